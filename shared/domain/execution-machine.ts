@@ -130,7 +130,10 @@ export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionRe
       return unchanged(e);
 
     case 'DEADLINE':
-      if (acked) return changed(e, { lifecycleState: 'TIMED_OUT', timeFinished: ev.at, message: ev.message }, ev.at);
+      // The agent went silent, not necessarily its script: ask it to stop whatever may still run.
+      if (acked) {
+        return changed(e, { lifecycleState: 'TIMED_OUT', timeFinished: ev.at, message: ev.message }, ev.at, [{ type: 'requestAgentCancel' }]);
+      }
       return unchanged(e);
   }
 }

@@ -1,0 +1,70 @@
+/** `runcommand up` (what `npm start` runs): the embedded platform plus an agent for this host, in the foreground. */
+import os from 'node:os';
+import path from 'node:path';
+import { jsonLogger } from '../shared/app/log';
+import { startPlatform, DEFAULT_PORT } from '../platform/platform';
+import { optionInt, optionString, parseArgs } from './args';
+
+export const UP_HELP = `Usage: runcommand up [--port P] [--data-dir DIR] [--no-agent]
+
+Runs the embedded platform (the instanceagent 20180530 API, Object Storage and Streaming endpoints) on 127.0.0.1 and
+an agent for this host, in the foreground. Ctrl-C (SIGINT) or SIGTERM stops everything.
+
+Options:
+  --port P        listen port (env RUNCOMMAND_PORT, default ${DEFAULT_PORT}; 0 picks a free one)
+  --data-dir DIR  state, keys and config (env RUNCOMMAND_DATA_DIR, default ~/.runcommand)
+  --no-agent      run the platform only
+
+When ready it prints the endpoint and writes DIR/platform.json (endpoint, tenancyId, compartmentId,
+localInstanceId, ociConfigFile, ociProfile, namespace, ...).
+
+Example:
+  npm start -- --port 8530 --data-dir /tmp/rc
+`;
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.RUNCOMMAND_DATA_DIR ?? path.join(os.homedir(), '.runcommand');
+}
+
+export async function up(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, { booleans: ['no-agent'], values: ['port', 'data-dir'] });
+  const port = optionInt(args, 'port', { min: 0, max: 65535 }) ?? Number(process.env.RUNCOMMAND_PORT ?? DEFAULT_PORT);
+  const dataDir = path.resolve(optionString(args, 'data-dir') ?? defaultDataDir());
+  const log = jsonLogger('platform');
+  const platform = await startPlatform({
+    dataDir,
+    port,
+    functionsDir: path.join(__dirname, '..', 'functions'),
+    log,
+  });
+  const agent = args.options.has('no-agent') ? undefined : (undefined as { stop(): Promise<void> } | undefined);
+
+  process.stdout.write(
+    [
+      `runcommand platform ready at ${platform.info.endpoint}`,
+      `  data dir:        ${dataDir}`,
+      `  OCI config:      ${platform.info.ociConfigFile} [${platform.info.ociProfile}]`,
+      `  compartment:     ${platform.info.compartmentId}`,
+      `  local instance:  ${platform.info.localInstanceId}${agent ? ' (agent running)' : ''}`,
+      `Try: npx runcommand run -- uname -a`,
+      '',
+    ].join('\n'),
+  );
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write(`\n${signal}: stopping\n`);
+      void (async () => {
+        await agent?.stop().catch((e: unknown) => log.error('agent stop failed', { error: String(e) }));
+        await platform.stop();
+        resolve();
+      })();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}

@@ -1,0 +1,64 @@
+/** What the OCI-compatible endpoints (Streaming, Object Storage) share: signature checks, JSON bodies, errors. */
+import { createHash } from 'node:crypto';
+import type http from 'node:http';
+import { ServiceError } from '../shared/domain/errors';
+import { readBody } from '../shared/api/http';
+import { verifySignedRequest } from '../shared/api/signature';
+import type { Clock } from '../shared/ports/clock';
+import type { KeyRegistry, Principal } from '../shared/ports/identity';
+
+export interface EndpointDeps {
+  keys: KeyRegistry;
+  clock: Clock;
+}
+
+/**
+ * Authenticates a request. `signsBody: false` is for the calls the OCI SDK signs without the body (Object Storage
+ * PUT, Streaming putMessages); a body hash is still checked whenever the client did sign one.
+ */
+export async function authenticate(
+  deps: EndpointDeps,
+  req: http.IncomingMessage,
+  body: Buffer | undefined,
+  signsBody: boolean,
+): Promise<Principal> {
+  const caller = await verifySignedRequest(
+    {
+      method: req.method ?? 'GET',
+      rawUrl: req.url ?? '/',
+      headers: req.headers,
+      ...(body ? { bodySha256Base64: createHash('sha256').update(body).digest('base64'), bodyLength: body.length } : {}),
+    },
+    deps.keys,
+    deps.clock.nowMs(),
+    { requireBodyHeaders: signsBody },
+  );
+  return caller.principal;
+}
+
+export async function readJsonBody(req: http.IncomingMessage, maxBytes: number): Promise<{ raw: Buffer; json: unknown }> {
+  const raw = await readBody(req, maxBytes);
+  if (raw.length === 0) return { raw, json: {} };
+  try {
+    return { raw, json: JSON.parse(raw.toString('utf8')) as unknown };
+  } catch {
+    throw new ServiceError('CannotParseRequest', 'The request body is not valid JSON.');
+  }
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function requireString(o: Record<string, unknown>, field: string): string {
+  const v = o[field];
+  if (v === undefined || v === null || v === '') throw new ServiceError('MissingParameter', `Missing required parameter ${field}.`);
+  if (typeof v !== 'string') throw new ServiceError('InvalidParameter', `${field} must be a string.`);
+  return v;
+}
+
+export function splitPath(url: string): { segments: string[]; query: URLSearchParams } {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  return { segments: path.split('/').slice(1), query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)) };
+}

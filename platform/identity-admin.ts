@@ -1,0 +1,76 @@
+/**
+ * Registering principals: the local tenancy, compartments, users with API keys, and instances with their own key
+ * and stream. Used by the first-start bootstrap and by `runcommand instance add` / `user add`.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import type { StoredIdentityDirectory } from '../shared/app/identity-directory';
+import { fingerprintOf } from '../shared/api/signature';
+import type { Ids } from '../shared/ports/ids';
+import type { InstanceRecord, UserRecord } from '../shared/ports/identity';
+
+export interface KeyPair {
+  privateKeyPem: string;
+  publicKeyPem: string;
+  fingerprint: string;
+}
+
+export function generateApiKey(): KeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  return { privateKeyPem: privateKey, publicKeyPem: publicKey, fingerprint: fingerprintOf(publicKey) };
+}
+
+/** Creates instance streams; the embedded store and OCI Streaming admin both fit. */
+export interface StreamCreator {
+  createStream(options: { name: string; compartmentId: string }): Promise<{ id: string }> | { id: string };
+}
+
+export async function addUser(
+  directory: StoredIdentityDirectory,
+  ids: Ids,
+  input: { tenancyId: string; name: string; compartments: string[] | '*' },
+): Promise<{ user: UserRecord; key: KeyPair }> {
+  const user: UserRecord = { tenancyId: input.tenancyId, userId: ids.ocid('user'), name: input.name, compartments: input.compartments };
+  const key = generateApiKey();
+  await directory.putUser(user);
+  await directory.putKey({
+    tenancyId: user.tenancyId,
+    principalId: user.userId,
+    principalType: 'user',
+    fingerprint: key.fingerprint,
+    publicKeyPem: key.publicKeyPem,
+  });
+  return { user, key };
+}
+
+export async function addInstance(
+  directory: StoredIdentityDirectory,
+  streams: StreamCreator,
+  ids: Ids,
+  input: { tenancyId: string; compartmentId: string; displayName: string; nowIso: string },
+): Promise<{ instance: InstanceRecord; key: KeyPair }> {
+  const instanceId = ids.ocid('instance');
+  const stream = await streams.createStream({ name: `instance-${instanceId}`, compartmentId: input.compartmentId });
+  const instance: InstanceRecord = {
+    tenancyId: input.tenancyId,
+    instanceId,
+    compartmentId: input.compartmentId,
+    displayName: input.displayName,
+    streamId: stream.id,
+    timeCreated: input.nowIso,
+  };
+  const key = generateApiKey();
+  // The key first: an instance is usable (its agent can sign) as soon as its record appears.
+  await directory.putKey({
+    tenancyId: instance.tenancyId,
+    principalId: instanceId,
+    principalType: 'instance',
+    fingerprint: key.fingerprint,
+    publicKeyPem: key.publicKeyPem,
+  });
+  await directory.putInstance(instance);
+  return { instance, key };
+}

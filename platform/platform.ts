@@ -1,0 +1,277 @@
+/**
+ * The embedded single-machine platform: the SQLite store behind the ports, the identity bootstrap, one pool of hot
+ * function processes per Fn function, and the gateway in front. `npm start` runs this plus an agent for this host.
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDatabase, type Database } from '../shared/adapters/embedded/database';
+import { EmbeddedObjectStorage } from '../shared/adapters/embedded/object-storage';
+import { EmbeddedStreams } from '../shared/adapters/embedded/stream';
+import type { Logger } from '../shared/app/deps';
+import { readDoc } from '../shared/app/documents';
+import { StoredIdentityDirectory } from '../shared/app/identity-directory';
+import { randomIds } from '../shared/app/ids';
+import { writeOciConfigFile } from '../shared/api/oci-config';
+import type { FunctionName } from '../shared/api/routes';
+import {
+  DEFAULT_IAM_BUCKET,
+  DEFAULT_STATE_BUCKET,
+  serviceConfigToEnv,
+  type ServiceConfig,
+} from '../shared/config/service-config';
+import { EXECUTION_EVENTS_STREAM_NAME } from '../events/messages';
+import { systemClock, type Clock } from '../shared/ports/clock';
+import type { Ids } from '../shared/ports/ids';
+import { FunctionPool, type FunctionPoolStats } from './function-pool';
+import { Gateway } from './gateway';
+import { streamingEndpoint } from './streaming-endpoint';
+import { addInstance, addUser, type KeyPair } from './identity-admin';
+import { writeAgentConfig } from './agent-files';
+
+export const DEFAULT_PORT = 8530;
+export const FUNCTION_NAMES: readonly FunctionName[] = ['create-command', 'query-commands', 'cancel-command', 'agent-callback'];
+const OCI_PROFILE = 'DEFAULT';
+/** The OCI SDK's config-file provider wants a region; the platform ignores it. */
+const CONFIG_REGION = 'us-ashburn-1';
+const BOOTSTRAP_KEY = 'platform/bootstrap.json';
+
+/** What first start creates, kept in the identity bucket so a restart finds the same tenancy. */
+export interface BootstrapRecord {
+  tenancyId: string;
+  compartmentId: string;
+  namespace: string;
+  adminUserId: string;
+  localInstanceId: string;
+  executionEventsStreamId: string;
+}
+
+/** The public description of a running platform, written to `<dataDir>/platform.json`. */
+export interface PlatformInfo extends BootstrapRecord {
+  endpoint: string;
+  ociConfigFile: string;
+  ociProfile: string;
+  localAgentConfigFile: string;
+  dataDir: string;
+  pid: number;
+}
+
+export interface PlatformOptions {
+  dataDir: string;
+  port?: number;
+  host?: string;
+  /** Where the function bundles are (`dist/functions`). */
+  functionsDir: string;
+  maxProcessesPerFunction?: number;
+  callTimeoutMs?: number;
+  log: Logger;
+  clock?: Clock;
+}
+
+export interface RunningPlatform {
+  info: PlatformInfo;
+  /** Per function: processes, busy, queued, started, crashed. */
+  functionStats(): Record<string, FunctionPoolStats>;
+  stop(): Promise<void>;
+}
+
+export interface PlatformStore {
+  db: Database;
+  storage: EmbeddedObjectStorage;
+  streams: EmbeddedStreams;
+  ids: Ids;
+  clock: Clock;
+  paths: ReturnType<typeof dataPaths>;
+}
+
+export function dataPaths(dataDir: string) {
+  return {
+    dataDir,
+    db: path.join(dataDir, 'store.db'),
+    blobs: path.join(dataDir, 'blobs'),
+    ociDir: path.join(dataDir, 'oci'),
+    ociConfig: path.join(dataDir, 'oci', 'config'),
+    adminKey: path.join(dataDir, 'oci', 'admin_key.pem'),
+    instancesDir: path.join(dataDir, 'instances'),
+    platformJson: path.join(dataDir, 'platform.json'),
+  };
+}
+
+/** Opens the embedded store of a data dir (the platform, and CLI commands that administer it, share it). */
+export function openPlatformStore(dataDir: string, clock: Clock = systemClock): PlatformStore {
+  const paths = dataPaths(dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = openDatabase(paths.db);
+  const storage = new EmbeddedObjectStorage(db, { clock, blobDir: paths.blobs });
+  const streams = new EmbeddedStreams(db, { clock });
+  return { db, storage, streams, ids: randomIds(clock), clock, paths };
+}
+
+function directoryFor(store: PlatformStore, namespace: string): StoredIdentityDirectory {
+  return new StoredIdentityDirectory(store.storage.bucket(namespace, DEFAULT_IAM_BUCKET), { clock: store.clock });
+}
+
+export interface Bootstrapped {
+  record: BootstrapRecord;
+  directory: StoredIdentityDirectory;
+}
+
+/** Reads the bootstrap record, creating the tenancy, admin and local instance on first start. */
+export async function bootstrap(store: PlatformStore): Promise<Bootstrapped> {
+  // The namespace is itself part of the record, so the record lives in a fixed internal bucket.
+  const meta = store.storage.bucket('_platform', 'runcommand-platform');
+  const existing = await readDoc<BootstrapRecord>(meta, BOOTSTRAP_KEY);
+  if (existing) return { record: existing.doc, directory: directoryFor(store, existing.doc.namespace) };
+
+  const { ids, clock, paths } = store;
+  const tenancyId = ids.ocid('tenancy');
+  const namespace = `rc${ids.token().replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 10)}`;
+  const directory = directoryFor(store, namespace);
+  const compartmentId = ids.ocid('compartment');
+  await directory.putCompartment({ tenancyId, compartmentId, name: 'runcommand' });
+  // The tenancy is the root compartment; commands may be created in it too.
+  await directory.putCompartment({ tenancyId, compartmentId: tenancyId, name: 'root' });
+  const { user, key } = await addUser(directory, ids, { tenancyId, name: 'admin', compartments: '*' });
+  writeAdminConfig(paths, tenancyId, user.userId, key);
+  const executionEvents = store.streams.createStream({ name: EXECUTION_EVENTS_STREAM_NAME, compartmentId, retentionInHours: 24 });
+  const local = await addInstance(directory, store.streams, ids, {
+    tenancyId,
+    compartmentId,
+    displayName: os.hostname(),
+    nowIso: new Date(clock.nowMs()).toISOString(),
+  });
+  writeInstanceKey(paths.instancesDir, local.instance.instanceId, local.key);
+
+  const record: BootstrapRecord = {
+    tenancyId,
+    compartmentId,
+    namespace,
+    adminUserId: user.userId,
+    localInstanceId: local.instance.instanceId,
+    executionEventsStreamId: executionEvents.id,
+  };
+  // ifNoneMatch: two platforms starting on one new data dir at once must agree on a single tenancy.
+  await meta.put(BOOTSTRAP_KEY, JSON.stringify(record), { ifNoneMatch: '*' });
+  return { record, directory };
+}
+
+function writeAdminConfig(paths: ReturnType<typeof dataPaths>, tenancyId: string, userId: string, key: KeyPair): void {
+  mkdirSync(paths.ociDir, { recursive: true, mode: 0o700 });
+  writeFileSync(paths.adminKey, key.privateKeyPem, { mode: 0o600 });
+  writeOciConfigFile(paths.ociConfig, {
+    [OCI_PROFILE]: { user: userId, fingerprint: key.fingerprint, tenancy: tenancyId, region: CONFIG_REGION, key_file: paths.adminKey },
+  });
+}
+
+export function instanceDir(instancesDir: string, instanceId: string): string {
+  return path.join(instancesDir, instanceId);
+}
+
+export function writeInstanceKey(instancesDir: string, instanceId: string, key: KeyPair): string {
+  const dir = instanceDir(instancesDir, instanceId);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, 'key.pem');
+  writeFileSync(file, key.privateKeyPem, { mode: 0o600 });
+  writeFileSync(path.join(dir, 'fingerprint'), `${key.fingerprint}\n`);
+  return file;
+}
+
+export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
+  const clock = options.clock ?? systemClock;
+  const store = openPlatformStore(options.dataDir, clock);
+  const { record, directory } = await bootstrap(store);
+  const { paths } = store;
+
+  const config: ServiceConfig = {
+    backend: 'embedded',
+    namespaceName: record.namespace,
+    stateBucket: DEFAULT_STATE_BUCKET,
+    iamBucket: DEFAULT_IAM_BUCKET,
+    executionEventsStreamId: record.executionEventsStreamId,
+    embedded: { dbFile: paths.db, blobDir: paths.blobs },
+    oci: { auth: 'config-file' },
+  };
+  // Socket paths must stay short (the FDK's unix socket limit), whatever the data dir is.
+  const socketDir = mkdtempSync(path.join(os.tmpdir(), 'rcfn-'));
+  const pools = new Map<FunctionName, FunctionPool>();
+  for (const name of FUNCTION_NAMES) {
+    pools.set(
+      name,
+      new FunctionPool({
+        name,
+        entry: path.join(options.functionsDir, name, 'func.js'),
+        env: { ...serviceConfigToEnv(config), PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+        maxProcesses: options.maxProcessesPerFunction ?? 2,
+        callTimeoutMs: options.callTimeoutMs ?? 30_000,
+        socketDir,
+        log: (line) => process.stderr.write(`${line}\n`),
+      }),
+    );
+  }
+
+  let endpoint = '';
+  const gateway = new Gateway({
+    mounts: [streamingEndpoint({ streams: store.streams, directory, keys: directory, clock, endpoint: () => endpoint })],
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? DEFAULT_PORT,
+    keys: directory,
+    clock,
+    newRequestId: () => store.ids.token().replace(/[^A-Za-z0-9]/g, '').toUpperCase().slice(0, 32),
+    log: options.log,
+    invoke: (name, req) => {
+      const pool = pools.get(name);
+      if (!pool) throw new Error(`no function ${name}`);
+      return pool.invokeHttp(req);
+    },
+    afterWrite: () => store.streams.notifyAppended(),
+  });
+
+  const stopAll = async () => {
+    await gateway.close().catch(() => undefined);
+    await Promise.all([...pools.values()].map((p) => p.stop()));
+    store.streams.close();
+    store.db.close();
+    rmSync(socketDir, { recursive: true, force: true });
+  };
+
+  try {
+    await Promise.all([...pools.values()].map((p) => p.start()));
+    endpoint = await gateway.listen();
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+
+  const localAgentConfigFile = writeAgentConfig({
+    instancesDir: paths.instancesDir,
+    tenancyId: record.tenancyId,
+    instanceId: record.localInstanceId,
+    endpoint,
+    streamId: (await directory.getInstance(record.localInstanceId))?.streamId ?? '',
+  });
+  const info: PlatformInfo = {
+    ...record,
+    endpoint,
+    ociConfigFile: paths.ociConfig,
+    ociProfile: OCI_PROFILE,
+    localAgentConfigFile,
+    dataDir: path.resolve(options.dataDir),
+    pid: process.pid,
+  };
+  writeFileSync(paths.platformJson, `${JSON.stringify(info, null, 2)}\n`);
+  chmodSync(paths.platformJson, 0o644);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    info,
+    functionStats: () => Object.fromEntries([...pools].map(([name, pool]) => [name, pool.stats()])),
+    stop: () => {
+      stopped ??= stopAll();
+      return stopped;
+    },
+  };
+}
+
+export function platformJsonExists(dataDir: string): boolean {
+  return existsSync(dataPaths(dataDir).platformJson);
+}

@@ -1,0 +1,247 @@
+/**
+ * OCI HTTP Signature v1 (draft-cavage-http-signatures-08 with OCI's required headers), spec §10.
+ * `verifySignedRequest` is what the gateway runs on every request; `signRequest` signs our own non-SDK calls
+ * (agent callbacks, tests) the way the TS SDK does.
+ */
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { ServiceError } from '../domain/errors';
+import { bytesOf } from './bytes';
+import type { ApiKeyRecord, KeyRegistry, Principal } from '../ports/identity';
+
+export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
+
+/** Methods whose signature must also cover the body (spec §10.2 step 3). */
+const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+const BODY_HEADERS = ['content-length', 'content-type', 'x-content-sha256'] as const;
+/** A real Authorization header is well under 1 KiB; refusing huge ones bounds the parsing work. */
+const MAX_AUTHORIZATION_LENGTH = 8192;
+const MAX_SIGNED_HEADERS = 32;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const AUTH_PARAM = /^([A-Za-z]+)="([^"]*)"$/;
+
+export interface SignedRequest {
+  method: string;
+  /** Path and query exactly as received (Node's `req.url`); it is signed as is. */
+  rawUrl: string;
+  headers: IncomingHttpHeaders;
+  /** base64(SHA-256) of the raw body bytes, when the caller has read the body. */
+  bodySha256Base64?: string;
+  bodyLength?: number;
+}
+
+export interface VerifyOptions {
+  maxSkewMs?: number;
+  /**
+   * Whether POST/PUT/PATCH must sign content-length, content-type and x-content-sha256. Default true; false for the
+   * Object Storage PUT and Streaming putMessages routes, which the SDK signs without the body.
+   */
+  requireBodyHeaders?: boolean;
+}
+
+export interface VerifiedCaller {
+  principal: Principal;
+  keyId: string;
+}
+
+function notAuthenticated(message: string, cause?: unknown): ServiceError {
+  return new ServiceError('NotAuthenticated', message, cause === undefined ? undefined : { cause });
+}
+
+interface AuthorizationParams {
+  keyId: string;
+  signature: string;
+  headers: string[];
+}
+
+function parseAuthorization(header: string | undefined): AuthorizationParams {
+  if (header === undefined || header === '') throw notAuthenticated('The Authorization header is missing.');
+  if (header.length > MAX_AUTHORIZATION_LENGTH) throw notAuthenticated('The Authorization header is too long.');
+  const scheme = 'signature ';
+  if (header.slice(0, scheme.length).toLowerCase() !== scheme) {
+    throw notAuthenticated('The Authorization header must use the Signature scheme.');
+  }
+  const params = new Map<string, string>();
+  // Values never contain commas or quotes (keyId, base64, header names), so a plain split is exact.
+  for (const part of header.slice(scheme.length).split(',')) {
+    const match = AUTH_PARAM.exec(part.trim());
+    if (!match) throw notAuthenticated('The Authorization header is malformed.');
+    const name = (match[1] ?? '').toLowerCase();
+    if (params.has(name)) throw notAuthenticated(`The Authorization parameter ${name} appears more than once.`);
+    params.set(name, match[2] ?? '');
+  }
+  const algorithm = params.get('algorithm');
+  if (algorithm !== undefined && algorithm.toLowerCase() !== 'rsa-sha256') {
+    throw notAuthenticated(`The signature algorithm ${algorithm} is not supported; use rsa-sha256.`);
+  }
+  const version = params.get('version');
+  if (version !== undefined && version !== '1') throw notAuthenticated(`The signature version ${version} is not supported; use 1.`);
+  const keyId = params.get('keyid');
+  const signature = params.get('signature');
+  const headers = params.get('headers');
+  if (!keyId) throw notAuthenticated('The Authorization header has no keyId.');
+  if (!signature || !BASE64.test(signature)) throw notAuthenticated('The Authorization header has no valid signature.');
+  if (!headers) throw notAuthenticated('The Authorization header has no headers list.');
+  const names = headers.trim().split(/\s+/).map((h) => h.toLowerCase());
+  if (names.length > MAX_SIGNED_HEADERS) throw notAuthenticated('The signature covers too many headers.');
+  if (new Set(names).size !== names.length) throw notAuthenticated('The signed headers list names a header twice.');
+  return { keyId, signature, headers: names };
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function requireSignedHeaders(signed: readonly string[], method: string, requireBodyHeaders: boolean): void {
+  const required: string[] = ['(request-target)', 'host'];
+  if (requireBodyHeaders && BODY_METHODS.has(method)) required.push(...BODY_HEADERS);
+  for (const name of required) {
+    if (!signed.includes(name)) throw notAuthenticated(`The required header ${name} is not signed.`);
+  }
+  if (!signed.includes('date') && !signed.includes('x-date')) throw notAuthenticated('The required header x-date (or date) is not signed.');
+}
+
+function signingString(req: SignedRequest, method: string, signed: readonly string[]): string {
+  return signed
+    .map((name) => {
+      if (name === '(request-target)') return `(request-target): ${method.toLowerCase()} ${req.rawUrl}`;
+      const value = headerValue(req.headers, name);
+      if (value === undefined) throw notAuthenticated(`The signed header ${name} is missing from the request.`);
+      return `${name}: ${value}`;
+    })
+    .join('\n');
+}
+
+function checkClockSkew(req: SignedRequest, signed: readonly string[], nowMs: number, maxSkewMs: number): void {
+  // OCI lets x-date stand in for Date (browsers cannot set Date); when both are signed, x-date is the one meant.
+  const dateHeader = signed.includes('x-date') ? 'x-date' : 'date';
+  const raw = headerValue(req.headers, dateHeader);
+  const signedAtMs = raw === undefined ? NaN : Date.parse(raw);
+  if (Number.isNaN(signedAtMs)) throw notAuthenticated(`The ${dateHeader} header is missing or not a date.`);
+  if (Math.abs(nowMs - signedAtMs) > maxSkewMs) {
+    throw notAuthenticated(`Signature date is more than ${Math.round(maxSkewMs / 60000)} minutes from the server time.`);
+  }
+}
+
+function parseKeyId(keyId: string): { tenancyId: string; principalId: string; fingerprint: string } {
+  const parts = keyId.split('/');
+  const [tenancyId, principalId, fingerprint] = parts;
+  if (parts.length !== 3 || !tenancyId || !principalId || !fingerprint) {
+    throw notAuthenticated('The keyId must be <tenancy>/<user>/<fingerprint>.');
+  }
+  return { tenancyId, principalId, fingerprint };
+}
+
+function principalOf(key: ApiKeyRecord): Principal {
+  return key.principalType === 'user'
+    ? { type: 'user', tenancyId: key.tenancyId, userId: key.principalId }
+    : { type: 'instance', tenancyId: key.tenancyId, instanceId: key.principalId };
+}
+
+function checkBody(req: SignedRequest, signed: readonly string[]): void {
+  if (req.bodySha256Base64 !== undefined && signed.includes('x-content-sha256')) {
+    if (headerValue(req.headers, 'x-content-sha256') !== req.bodySha256Base64) {
+      throw notAuthenticated('The body does not match the signed x-content-sha256.');
+    }
+  }
+  if (req.bodyLength !== undefined && signed.includes('content-length')) {
+    const declared = headerValue(req.headers, 'content-length');
+    if (declared === undefined || !/^\d+$/.test(declared) || Number(declared) !== req.bodyLength) {
+      throw notAuthenticated('The body length does not match the signed content-length.');
+    }
+  }
+}
+
+/**
+ * Verifies an OCI-signed request and names its caller. Throws ServiceError NotAuthenticated with the reason.
+ * The body is checked against whichever of x-content-sha256 / content-length the signature covers, when the caller
+ * passes the computed values; `requireBodyHeaders: false` only stops demanding that they be signed.
+ */
+export async function verifySignedRequest(
+  req: SignedRequest,
+  registry: KeyRegistry,
+  nowMs: number,
+  options: VerifyOptions = {},
+): Promise<VerifiedCaller> {
+  const method = req.method.toUpperCase();
+  const auth = parseAuthorization(headerValue(req.headers, 'authorization'));
+  requireSignedHeaders(auth.headers, method, options.requireBodyHeaders ?? true);
+  checkClockSkew(req, auth.headers, nowMs, options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS);
+  const { tenancyId, principalId, fingerprint } = parseKeyId(auth.keyId);
+  const key = await registry.findKey(tenancyId, principalId, fingerprint);
+  if (!key || key.tenancyId !== tenancyId || key.principalId !== principalId) throw notAuthenticated('Unknown key.');
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey(key.publicKeyPem);
+  } catch (e) {
+    throw notAuthenticated('Unknown key.', e);
+  }
+  const text = signingString(req, method, auth.headers);
+  if (!verify('sha256', bytesOf(Buffer.from(text, 'utf8')), publicKey, bytesOf(Buffer.from(auth.signature, 'base64')))) {
+    throw notAuthenticated('The signature does not match the request.');
+  }
+  checkBody(req, auth.headers);
+  return { principal: principalOf(key), keyId: auth.keyId };
+}
+
+/** The OCI API key fingerprint: MD5 of the DER SubjectPublicKeyInfo, as colon-separated lower-case hex. */
+export function fingerprintOf(publicKeyPem: string): string {
+  const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
+  const hex = createHash('md5').update(bytesOf(der)).digest('hex');
+  return (hex.match(/../g) ?? []).join(':');
+}
+
+/** What the body is signed as: base64 of its SHA-256. */
+export function bodySha256Base64(body: Buffer | string): string {
+  return createHash('sha256').update(typeof body === 'string' ? body : bytesOf(body)).digest('base64');
+}
+
+export interface SigningKey {
+  /** `<tenancy>/<user or instance>/<fingerprint>` */
+  keyId: string;
+  privateKeyPem: string;
+}
+
+export interface RequestToSign {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body?: Buffer | string;
+}
+
+function findHeader(headers: Record<string, string>, name: string): string | undefined {
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : headers[key];
+}
+
+/**
+ * Signs a request as the TS SDK does: `x-date (request-target) host`, plus `Content-Type Content-Length
+ * x-content-sha256` for POST/PUT/PATCH (content-type defaults to application/json). Returns the headers to add;
+ * host, content-type and content-length already in `req.headers` are signed as given and not returned.
+ * The request must be sent to `url.pathname + url.search`, which is what gets signed.
+ */
+export function signRequest(req: RequestToSign, key: SigningKey, nowMs: number = Date.now()): Record<string, string> {
+  const method = req.method.toUpperCase();
+  const added: Record<string, string> = { 'x-date': new Date(nowMs).toUTCString() };
+  if (findHeader(req.headers, 'host') === undefined) added.host = req.url.host;
+  const headerNames = ['x-date', '(request-target)', 'host'];
+  if (BODY_METHODS.has(method)) {
+    const body = req.body ?? '';
+    added['x-content-sha256'] = bodySha256Base64(body);
+    if (findHeader(req.headers, 'content-type') === undefined) added['content-type'] = 'application/json';
+    if (findHeader(req.headers, 'content-length') === undefined) added['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length);
+    headerNames.push('Content-Type', 'Content-Length', 'x-content-sha256');
+  }
+  const all = { ...req.headers, ...added };
+  const text = headerNames
+    .map((name) => {
+      const lower = name.toLowerCase();
+      if (lower === '(request-target)') return `(request-target): ${method.toLowerCase()} ${req.url.pathname}${req.url.search}`;
+      return `${lower}: ${findHeader(all, lower) ?? ''}`;
+    })
+    .join('\n');
+  const signature = sign('sha256', bytesOf(Buffer.from(text, 'utf8')), createPrivateKey(key.privateKeyPem)).toString('base64');
+  added.authorization = `Signature version="1",keyId="${key.keyId}",algorithm="rsa-sha256",headers="${headerNames.join(' ')}",signature="${signature}"`;
+  return added;
+}
