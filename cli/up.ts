@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { jsonLogger } from '../shared/app/log';
 import { startPlatform, DEFAULT_PORT } from '../platform/platform';
+import { startAgentFromConfigFile } from '../agent/main';
 import { optionInt, optionString, parseArgs } from './args';
 
 export const UP_HELP = `Usage: runcommand up [--port P] [--data-dir DIR] [--no-agent]
@@ -37,7 +38,13 @@ export async function up(argv: readonly string[]): Promise<number> {
     functionsDir: path.join(__dirname, '..', 'functions'),
     log,
   });
-  const agent = args.options.has('no-agent') ? undefined : (undefined as { stop(): Promise<void> } | undefined);
+  let agent;
+  try {
+    agent = args.options.has('no-agent') ? undefined : await startAgentFromConfigFile(platform.info.localAgentConfigFile);
+  } catch (e) {
+    await platform.stop();
+    throw e;
+  }
 
   process.stdout.write(
     [
@@ -58,7 +65,8 @@ export async function up(argv: readonly string[]): Promise<number> {
       stopping = true;
       process.stdout.write(`\n${signal}: stopping\n`);
       void (async () => {
-        await agent?.stop().catch((e: unknown) => log.error('agent stop failed', { error: String(e) }));
+        // Scripts still running are stopped (their executions end FAILED, saying so): nothing outlives `up`.
+        await agent?.stop({ killRunning: true }).catch((e: unknown) => log.error('agent stop failed', { error: String(e) }));
         await platform.stop();
         resolve();
       })();

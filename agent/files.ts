@@ -1,0 +1,94 @@
+/** Small file primitives for the agent's on-disk state: atomic JSON writes and quarantine of corrupt files. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+const TEMP_SUFFIX = '.tmp';
+
+export function ensureDir(dir: string, mode = 0o700): void {
+  fs.mkdirSync(dir, { recursive: true, mode });
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Writes `data` to `file` so that a crash at any point leaves either the old content or the new one: write a temp file
+ * in the same directory, fsync it, rename over the target, fsync the directory (so the rename itself is durable).
+ */
+export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
+  const dir = path.dirname(file);
+  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+  const fd = fs.openSync(temp, 'w', mode);
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  fsyncDir(dir);
+}
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  writeFileAtomic(file, `${JSON.stringify(value)}\n`);
+}
+
+/** Unlinks `file` durably; a missing file is not an error (the operation is idempotent). */
+export function removeFile(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  fsyncDir(path.dirname(file));
+}
+
+/** Removes temp files a crash left behind in `dir` (they were never renamed into place, so they hold nothing). */
+export function removeStaleTempFiles(dir: string): void {
+  for (const name of fs.readdirSync(dir)) {
+    if (name.startsWith('.') && name.endsWith(TEMP_SUFFIX)) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+export type ReadJsonResult = { ok: true; value: unknown } | { ok: false; missing: boolean; error: string };
+
+export function readJsonFile(file: string): ReadJsonResult {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    return { ok: false, missing, error: (err as Error).message };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { ok: false, missing: false, error: (err as Error).message };
+  }
+}
+
+/**
+ * Moves an unreadable file into `corruptDir` (keeping at most `keep` of them) so the agent can carry on and a human
+ * can look at it later.
+ */
+export function quarantineFile(file: string, corruptDir: string, keep: number, nowMs: number): string {
+  ensureDir(corruptDir);
+  const target = path.join(corruptDir, `${nowMs}-${path.basename(path.dirname(file))}-${path.basename(file)}`);
+  fs.renameSync(file, target);
+  const names = fs.readdirSync(corruptDir).sort();
+  for (const name of names.slice(0, Math.max(0, names.length - keep))) fs.rmSync(path.join(corruptDir, name), { force: true });
+  return target;
+}

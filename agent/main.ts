@@ -1,0 +1,113 @@
+/**
+ * Wiring for `runcommand agent --config <file>`: reads the config and the instance key, builds the signed reporter,
+ * the file logger and the stream (the OCI Streaming adapter unless `makeStream` is injected), then starts the agent. Process concerns (signals) are opt-in via `stopOnSignals`.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { SimpleAuthenticationDetailsProvider } from 'oci-common';
+import { OciStream } from '../shared/adapters/oci/stream';
+import { signRequest } from '../shared/api/signature';
+import { systemClock, type Clock } from '../shared/ports/clock';
+import { startAgent, type AgentDeps, type InstanceStreamReader, type RunningAgent, type StopOptions } from './agent';
+import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config';
+import { FileLogger, type Logger } from './log';
+import { HttpReporter, type Reporter } from './reporter';
+
+export interface InstanceCredentials {
+  /** `<tenancyId>/<instanceId>/<fingerprint>` (docs/agent-protocol.md, Identity). */
+  keyId: string;
+  privateKeyPem: string;
+}
+
+export interface AgentMainDeps {
+  /** Builds the instance stream reader; `ociInstanceStream` (OCI Streaming or the platform's endpoint) by default. */
+  makeStream?(config: AgentConfig, credentials: InstanceCredentials): InstanceStreamReader;
+  clock?: Clock;
+  /** Also write log lines to stderr. */
+  stderrLogs?: boolean;
+  /** Replaces the HTTP reporter (tests). */
+  reporter?: Reporter;
+  fetchScript?: AgentDeps['fetchScript'];
+}
+
+export interface MainAgent extends RunningAgent {
+  readonly config: AgentConfig;
+  readonly log: Logger;
+}
+
+const MAX_KEY_FILE_BYTES = 16 * 1024;
+
+export function readInstanceCredentials(config: AgentConfig): InstanceCredentials {
+  let privateKeyPem: string;
+  try {
+    if (fs.statSync(config.keyFile).size > MAX_KEY_FILE_BYTES) throw new Error(`larger than ${MAX_KEY_FILE_BYTES} bytes`);
+    privateKeyPem = fs.readFileSync(config.keyFile, 'utf8');
+  } catch (err) {
+    throw new AgentConfigError(`keyFile ${config.keyFile} cannot be read: ${(err as Error).message}`, 'keyFile', { cause: err });
+  }
+  if (!privateKeyPem.includes('PRIVATE KEY-----')) throw new AgentConfigError(`keyFile ${config.keyFile} is not a PEM private key`, 'keyFile');
+  return { keyId: `${config.tenancyId}/${config.instanceId}/${config.fingerprint}`, privateKeyPem };
+}
+
+/** The oci-common auth provider for the instance's key, for the SDK-based Streaming adapter. */
+export function instanceAuthProvider(config: AgentConfig, credentials: InstanceCredentials): SimpleAuthenticationDetailsProvider {
+  return new SimpleAuthenticationDetailsProvider(config.tenancyId, config.instanceId, config.fingerprint, credentials.privateKeyPem, null);
+}
+
+/** The instance stream through the OCI Streaming adapter, signed as the instance: the same code for OCI and the platform. */
+export function ociInstanceStream(config: AgentConfig, credentials: InstanceCredentials): InstanceStreamReader {
+  return new OciStream({ endpoint: config.streamingEndpoint, authProvider: instanceAuthProvider(config, credentials) });
+}
+
+export async function startAgentFromConfigFile(configFile: string, deps: AgentMainDeps = {}): Promise<MainAgent> {
+  const { config, unknownKeys } = loadAgentConfig(configFile);
+  const clock = deps.clock ?? systemClock;
+  const log = new FileLogger({ logDir: config.logDir, stderr: deps.stderrLogs ?? false, clock });
+  if (unknownKeys.length > 0) log.warn('ignoring unknown agent config keys', { configFile, unknownKeys });
+  const credentials = readInstanceCredentials(config);
+  const reporter =
+    deps.reporter ??
+    new HttpReporter({
+      apiEndpoint: config.apiEndpoint,
+      sign: (req) => signRequest(req, credentials, clock.nowMs()),
+    });
+  const agent = await startAgent(config, {
+    stream: (deps.makeStream ?? ociInstanceStream)(config, credentials),
+    reporter,
+    clock,
+    ids: { token: () => randomBytes(16).toString('hex') },
+    log,
+    ...(deps.fetchScript !== undefined ? { fetchScript: deps.fetchScript } : {}),
+  });
+  return {
+    config,
+    log,
+    agentSessionId: agent.agentSessionId,
+    counts: () => agent.counts(),
+    outboxSize: () => agent.outboxSize(),
+    stop: async (options?: StopOptions) => {
+      await agent.stop(options);
+      log.close();
+    },
+  };
+}
+
+/** Stops the agent on SIGTERM/SIGINT (running scripts are waited for; a second signal kills them). Returns an uninstaller. */
+export function stopOnSignals(agent: RunningAgent, log: Logger): () => void {
+  let stopping: Promise<void> | undefined;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping === undefined) {
+      log.info('stopping on signal; waiting for running commands (send it again to kill them)', { signal });
+      stopping = agent.stop();
+    } else {
+      log.warn('stopping now; killing running commands', { signal });
+      void agent.stop({ killRunning: true });
+    }
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
+  };
+}

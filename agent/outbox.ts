@@ -1,0 +1,182 @@
+/**
+ * An on-disk outbox of reports (amazon-ssm-agent's reply queue): one file per report, named by a sequence number so
+ * they are sent in order, delivered one at a time by `send`. A report leaves the outbox when it was delivered or got a
+ * permanent answer; anything else is retried with capped exponential backoff and jitter, across restarts too.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ensureDir, quarantineFile, readJsonFile, removeFile, removeStaleTempFiles, writeJsonAtomic } from './files';
+import { nullLogger, type Logger } from './log';
+import { backoffDelayMs, sleep, systemTimers, type BackoffPolicy, type Timers } from './timers';
+
+export interface OutboxOptions<T> {
+  dir: string;
+  corruptDir: string;
+  send(payload: T, signal: AbortSignal): Promise<void>;
+  /** True for an answer that will never change (delivered in effect, or refused for good): the report is dropped. */
+  isPermanentFailure(err: unknown): boolean;
+  isPayload(value: unknown): value is T;
+  timers?: Timers;
+  random?: () => number;
+  backoff?: BackoffPolicy;
+  /** Bounds the disk used while the platform is unreachable; past it the oldest reports are dropped (and logged). */
+  maxEntries?: number;
+  log?: Logger;
+  /** Current time for quarantined file names. */
+  nowMs?: () => number;
+}
+
+interface Entry<T> {
+  seq: number;
+  file: string;
+  payload: T;
+  attempts: number;
+  settle?: () => void;
+}
+
+const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 30_000 };
+const DEFAULT_MAX_ENTRIES = 10_000;
+const SEQ_DIGITS = 16;
+
+function isStoredEntry(v: unknown): v is { seq: number; payload: unknown } {
+  return v !== null && typeof v === 'object' && typeof (v as { seq?: unknown }).seq === 'number' && 'payload' in v;
+}
+
+export class Outbox<T> {
+  private readonly entries: Array<Entry<T>> = [];
+  private readonly timers: Timers;
+  private readonly random: () => number;
+  private readonly backoff: BackoffPolicy;
+  private readonly maxEntries: number;
+  private readonly log: Logger;
+  private nextSeq = 1;
+  private running = false;
+  private pumping: Promise<void> | undefined;
+  private abort = new AbortController();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: OutboxOptions<T>) {
+    this.timers = options.timers ?? systemTimers;
+    this.random = options.random ?? Math.random;
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.log = options.log ?? nullLogger;
+    ensureDir(options.dir);
+    removeStaleTempFiles(options.dir);
+    this.loadExisting();
+  }
+
+  private loadExisting(): void {
+    const names = fs.readdirSync(this.options.dir).filter((n) => /^\d+\.json$/.test(n)).sort();
+    for (const name of names) {
+      const file = path.join(this.options.dir, name);
+      const read = readJsonFile(file);
+      if (read.ok && isStoredEntry(read.value) && this.options.isPayload(read.value.payload)) {
+        this.entries.push({ seq: read.value.seq, file, payload: read.value.payload, attempts: 0 });
+        this.nextSeq = Math.max(this.nextSeq, read.value.seq + 1);
+      } else {
+        const moved = quarantineFile(file, this.options.corruptDir, 100, this.options.nowMs?.() ?? Date.now());
+        this.log.error('moved a corrupt outbox file aside', { file, movedTo: moved });
+      }
+    }
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  payloads(): T[] {
+    return this.entries.map((e) => e.payload);
+  }
+
+  /**
+   * Persists the report (durably, before returning) and schedules its delivery. The returned promise settles once it
+   * left the outbox (delivered, permanently refused, or dropped); it never rejects.
+   */
+  enqueue(payload: T): Promise<void> {
+    const seq = this.nextSeq;
+    this.nextSeq += 1;
+    const file = path.join(this.options.dir, `${String(seq).padStart(SEQ_DIGITS, '0')}.json`);
+    writeJsonAtomic(file, { seq, payload });
+    const settled = new Promise<void>((resolve) => {
+      this.entries.push({ seq, file, payload, attempts: 0, settle: resolve });
+    });
+    while (this.entries.length > this.maxEntries) {
+      const dropped = this.entries[0];
+      if (dropped === undefined) break;
+      this.log.error('the outbox is full; dropping its oldest report', { seq: dropped.seq, maxEntries: this.maxEntries });
+      this.finish(dropped);
+    }
+    this.kick();
+    return settled;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.abort = new AbortController();
+    this.kick();
+  }
+
+  /** Stops delivering (an in-flight send is aborted); what is left stays on disk for the next start. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort.abort();
+    await this.pumping;
+  }
+
+  /** Resolves when the outbox is empty or `timeoutMs` passed; true when empty. */
+  async whenEmpty(timeoutMs?: number): Promise<boolean> {
+    if (this.entries.length === 0) return true;
+    const empty = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    if (timeoutMs === undefined) return empty;
+    const timedOut = new AbortController();
+    const result = await Promise.race([empty, sleep(this.timers, timeoutMs, timedOut.signal).then(() => this.entries.length === 0)]);
+    timedOut.abort();
+    return result;
+  }
+
+  private kick(): void {
+    if (!this.running || this.pumping !== undefined) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = undefined;
+      // A report enqueued while the pump was finishing must not wait for the next enqueue.
+      if (this.running && this.entries.length > 0) this.kick();
+    });
+  }
+
+  private finish(entry: Entry<T>): void {
+    const index = this.entries.indexOf(entry);
+    if (index >= 0) this.entries.splice(index, 1);
+    removeFile(entry.file);
+    entry.settle?.();
+    if (this.entries.length === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private async pump(): Promise<void> {
+    const signal = this.abort.signal;
+    while (this.running && !signal.aborted) {
+      const head = this.entries[0];
+      if (head === undefined) return;
+      try {
+        await this.options.send(head.payload, signal);
+        this.finish(head);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (this.options.isPermanentFailure(err)) {
+          this.log.warn('a report was refused for good; dropping it', { seq: head.seq, error: err });
+          this.finish(head);
+          continue;
+        }
+        const delayMs = backoffDelayMs(head.attempts, this.backoff, this.random);
+        head.attempts += 1;
+        this.log.warn('report delivery failed; will retry', { seq: head.seq, attempts: head.attempts, retryInMs: delayMs, error: err });
+        await sleep(this.timers, delayMs, signal);
+      }
+    }
+  }
+}

@@ -1,0 +1,393 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AGENT_STOPPED_MESSAGE, CANCELED_BEFORE_START_MESSAGE, RESTART_MESSAGE, startAgent, type AgentDeps, type AgentRuntimeConfig, type RunningAgent } from '../../../agent/agent';
+import { isGroupAlive, readProcStartTime } from '../../../agent/process-group';
+import { AgentState, StateArea, type CurrentRecord } from '../../../agent/state';
+import { systemClock } from '../../../shared/ports/clock';
+import { FakePlatform, INSTANCE_ID, cancelMessage, issuedMessage, transient } from './support/fake-platform';
+import { TestStream } from './support/memory-stream';
+import { FakeTimers, flush, MemoryLogger, tempDir, testIds, waitFor } from './support/helpers';
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+interface Harness {
+  stream: TestStream;
+  platform: FakePlatform;
+  log: MemoryLogger;
+  stateDir: string;
+  config: AgentRuntimeConfig;
+  deps: AgentDeps;
+  marker: string;
+}
+
+const running: RunningAgent[] = [];
+
+function harness(overrides: Partial<AgentRuntimeConfig> = {}): Harness {
+  const stream = new TestStream();
+  const platform = new FakePlatform(stream);
+  const log = new MemoryLogger();
+  const stateDir = tempDir('agent-state-');
+  const config: AgentRuntimeConfig = {
+    instanceId: INSTANCE_ID,
+    streamId: stream.streamId,
+    stateDir,
+    commandExecutionMaxWorkers: 2,
+    maxInFlight: 5,
+    killGraceMs: 300,
+    pollWaitMs: 1000,
+    ...overrides,
+  };
+  const fast = { baseMs: 10, maxMs: 50 };
+  const deps: AgentDeps = {
+    stream,
+    reporter: platform,
+    clock: systemClock,
+    ids: testIds,
+    log,
+    executor: { workRoot: tempDir('agent-work-'), stdioDrainMs: 200 },
+    pollBackoff: fast,
+    ackBackoff: fast,
+    outboxBackoff: fast,
+    breaker: { failureThreshold: 2, openMs: 50 },
+  };
+  return { stream, platform, log, stateDir, config, deps, marker: path.join(tempDir('agent-marker-'), 'runs') };
+}
+
+async function start(h: Harness, deps: Partial<AgentDeps> = {}): Promise<RunningAgent> {
+  const agent = await startAgent(h.config, { ...h.deps, ...deps });
+  running.push(agent);
+  return agent;
+}
+
+function runsOf(marker: string): string[] {
+  return fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim().split('\n') : [];
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((a) => a.stop({ killRunning: true, drainOutboxMs: 0 })));
+});
+
+describe('agent', () => {
+  it('runs echo hello: ACK, START, FINISH SUCCEEDED with the text and its sha256', async () => {
+    const h = harness();
+    await start(h);
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo hello' });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'START', 'FINISH']);
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', exitCode: 0, text: 'hello\n', textSha256: sha256('hello\n') });
+    await expect(h.stream.uncommittedCount(INSTANCE_ID)).resolves.toBe(0);
+  });
+
+  it('reports exit 3 as FAILED with exit code 3', async () => {
+    const h = harness();
+    await start(h);
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'exit 3' });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'FAILED', exitCode: 3 });
+  });
+
+  it('8 commands of sleep 2: never more than 2 running, never more than 5 received, all succeed', async () => {
+    const h = harness();
+    await start(h);
+    const ids = Array.from({ length: 8 }, () => h.platform.issue({ script: 'sleep 2' }).instanceAgentCommandId);
+    await waitFor(() => ids.every((id) => h.platform.finished(id) !== undefined), 20_000, 'all 8 finished');
+    expect(ids.map((id) => h.platform.executions.get(id)?.lifecycle)).toEqual(Array(8).fill('SUCCEEDED'));
+    expect(h.platform.maxRunning).toBe(2);
+    expect(h.platform.maxInFlight).toBe(5);
+    // Only the commands that had to wait for a worker were reported RECEIVEd.
+    expect(ids.filter((id) => h.platform.reportsOf(id, 'RECEIVE').length > 0).length).toBeGreaterThanOrEqual(3);
+    expect(h.platform.reportsOf(ids[0] as string, 'RECEIVE')).toEqual([]);
+  }, 30_000);
+
+  it('cancel of a running script with a background child → CANCELED after the whole group is gone', async () => {
+    const h = harness();
+    await start(h);
+    const pidFile = `${h.marker}.pid`;
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: `echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; sleep 100 & sleep 100` });
+    await waitFor(() => fs.existsSync(pidFile), 10_000, 'script started');
+    const pgid = Number(fs.readFileSync(pidFile, 'utf8'));
+    h.platform.cancel(id);
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'CANCELED', exitCode: null });
+    expect(isGroupAlive(pgid)).toBe(false);
+  });
+
+  it('a cancel that arrives before the command never lets it run, even if the ack says run', async () => {
+    const h = harness();
+    await start(h);
+    const message = issuedMessage({ script: `echo ran >> ${h.marker}` });
+    const id = message.instanceAgentCommandId;
+    // The platform has not seen the cancel (a stale view), so only the agent's memory of it can stop the run.
+    h.platform.executions.set(id, { id, delivery: 'VISIBLE', lifecycle: 'ACCEPTED', canceled: false });
+    h.stream.publishJson(cancelMessage(id));
+    h.stream.publishJson(message);
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.finished(id)?.event).toMatchObject({ outcome: 'CANCELED', message: CANCELED_BEFORE_START_MESSAGE });
+    expect(h.platform.reportsOf(id, 'START')).toEqual([]);
+    expect(runsOf(h.marker)).toEqual([]);
+  });
+
+  it('acks a waiting command at once when it is canceled (ACKED_CANCELED) and never runs it', async () => {
+    const h = harness({ commandExecutionMaxWorkers: 1 });
+    await start(h);
+    const gate = `${h.marker}.go`;
+    const first = h.platform.issue({ script: `while [ ! -f ${gate} ]; do sleep 0.05; done` }).instanceAgentCommandId;
+    const second = h.platform.issue({ script: `echo ran >> ${h.marker}` }).instanceAgentCommandId;
+    await waitFor(() => h.platform.executions.get(second)?.delivery === 'PENDING', 10_000, 'second received');
+    h.platform.cancel(second);
+    await waitFor(() => h.platform.executions.get(second)?.delivery === 'ACKED_CANCELED', 10_000, 'second acked canceled');
+    expect(h.platform.executions.get(first)?.lifecycle).toBe('IN_PROGRESS');
+    fs.writeFileSync(gate, '');
+    await waitFor(() => h.platform.finished(first) !== undefined, 10_000, 'first FINISH');
+    expect(h.platform.reportsOf(second, 'START')).toEqual([]);
+    expect(runsOf(h.marker)).toEqual([]);
+  });
+
+  it('runs a command delivered twice only once', async () => {
+    const h = harness();
+    await start(h);
+    const message = h.platform.issue({ script: `echo ran >> ${h.marker}` });
+    h.stream.publishJson(message); // while it is held
+    await waitFor(() => h.platform.finished(message.instanceAgentCommandId) !== undefined, 10_000, 'FINISH');
+    h.stream.publishJson(message); // after it completed
+    const marker = h.platform.issue({ script: 'true' }).instanceAgentCommandId;
+    await waitFor(() => h.platform.finished(marker) !== undefined, 10_000, 'later command');
+    expect(runsOf(h.marker)).toEqual(['ran']);
+    expect(h.platform.reportsOf(message.instanceAgentCommandId, 'ACK')).toHaveLength(1);
+    expect(h.log.messages()).toContain('ignoring a command seen before');
+  });
+
+  it('skips bad messages and keeps going', async () => {
+    const h = harness();
+    await start(h);
+    h.stream.publishJson('{not json');
+    h.stream.publishJson({ ...issuedMessage(), content: { source: { sourceType: 'FTP' } } });
+    h.stream.publishJson({ ...issuedMessage(), instanceId: 'ocid1.instance.oc1..someone-else' });
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo fine' });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.executions.get(id)?.lifecycle).toBe('SUCCEEDED');
+    expect(h.log.entries.filter((e) => e.msg === 'skipping an invalid stream message').map((e) => String((e.fields.error as Error).message))).toEqual([
+      'the message is not JSON',
+      'content.source.sourceType must be TEXT, OBJECT_STORAGE_URI or OBJECT_STORAGE_TUPLE',
+    ]);
+    expect(h.log.messages()).toContain('skipping a message for another instance');
+  });
+
+  it('never runs a command whose ack is refused (409 Conflict)', async () => {
+    const h = harness();
+    await start(h);
+    const message = issuedMessage({ script: `echo ran >> ${h.marker}` });
+    const id = message.instanceAgentCommandId;
+    h.platform.executions.set(id, { id, delivery: 'ACKED', lifecycle: 'ACCEPTED', canceled: false, ackedBy: 'agent-someone-else' });
+    h.stream.publishJson(message);
+    await waitFor(() => fs.existsSync(path.join(h.stateDir, 'completed', `${id}.json`)), 10_000, 'completed');
+    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK']);
+    expect(runsOf(h.marker)).toEqual([]);
+  });
+
+  it('retries a transient ack failure with the same callback id, then runs', async () => {
+    const h = harness();
+    h.platform.failures.push({ type: 'ACK', error: transient() });
+    await start(h);
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo once' });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    const acks = h.platform.attempts.filter((r) => r.instanceAgentCommandId === id && r.event.type === 'ACK');
+    expect(acks).toHaveLength(2);
+    expect(acks[1]?.callbackId).toBe(acks[0]?.callbackId);
+    expect(h.platform.executions.get(id)?.lifecycle).toBe('SUCCEEDED');
+  });
+
+  it('after a restart, kills a surviving script from current/, reports it FAILED and never runs it again', async () => {
+    const h = harness();
+    const message = issuedMessage({ script: `echo ran >> ${h.marker}; sleep 30` });
+    const id = message.instanceAgentCommandId;
+    h.platform.executions.set(id, { id, delivery: 'ACKED', lifecycle: 'IN_PROGRESS', canceled: false, ackedBy: 'agent-before' });
+    // The "crashed" agent's script, still running in its own process group.
+    const orphan = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    const pid = orphan.pid as number;
+    const state = new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' });
+    const record: CurrentRecord = { schemaVersion: 1, message, receivedAtMs: 1, order: 1, receiveReported: false, ackedAtMs: 2, pid, procStartTime: readProcStartTime(pid) };
+    state.save(StateArea.current, id, record);
+    // The stream still holds the command (as if the commit had been lost): it must not run again either.
+    h.stream.publishJson(message);
+
+    const agent = await start(h);
+    expect(agent.agentSessionId).toBe('agent-before');
+    expect(isGroupAlive(pid)).toBe(false);
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.finished(id)?.event).toMatchObject({ outcome: 'FAILED', exitCode: null, message: RESTART_MESSAGE });
+    const later = h.platform.issue({ script: 'true' }).instanceAgentCommandId;
+    await waitFor(() => h.platform.finished(later) !== undefined, 10_000, 'later command');
+    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['FINISH']);
+    expect(runsOf(h.marker)).toEqual([]);
+  });
+
+  it('does not signal a recycled pid recorded in current/', async () => {
+    const h = harness();
+    const message = issuedMessage();
+    const bystander = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    const pid = bystander.pid as number;
+    const state = new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' });
+    state.save(StateArea.current, message.instanceAgentCommandId, { schemaVersion: 1, message, receivedAtMs: 1, order: 1, receiveReported: false, ackedAtMs: 2, pid, procStartTime: '1' });
+    h.platform.executions.set(message.instanceAgentCommandId, { id: message.instanceAgentCommandId, delivery: 'ACKED', lifecycle: 'IN_PROGRESS', canceled: false });
+    await start(h);
+    await waitFor(() => h.platform.finished(message.instanceAgentCommandId) !== undefined, 10_000, 'FINISH');
+    expect(isGroupAlive(pid)).toBe(true);
+    process.kill(-pid, 'SIGKILL');
+  });
+
+  it('runs commands left in pending/ by a previous run', async () => {
+    const h = harness();
+    const message = issuedMessage({ script: 'echo resumed' });
+    const id = message.instanceAgentCommandId;
+    h.platform.executions.set(id, { id, delivery: 'PENDING', lifecycle: 'ACCEPTED', canceled: false });
+    new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' }).save(StateArea.pending, id, {
+      schemaVersion: 1,
+      message,
+      receivedAtMs: 1,
+      order: 7,
+      receiveReported: true,
+    });
+    await start(h);
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'resumed\n' });
+  });
+
+  it('keeps undelivered reports across a restart and delivers them, retrying transient errors', async () => {
+    const h = harness();
+    for (let i = 0; i < 1000; i += 1) h.platform.failures.push({ type: 'FINISH', error: transient() });
+    const first = await start(h);
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo persisted' });
+    await waitFor(() => fs.existsSync(path.join(h.stateDir, 'completed', `${id}.json`)), 10_000, 'completed');
+    await first.stop({ drainOutboxMs: 0 });
+    expect(h.platform.finished(id)).toBeUndefined();
+    expect(fs.readdirSync(path.join(h.stateDir, 'outbox'))).toHaveLength(1);
+
+    h.platform.failures.splice(0, h.platform.failures.length - 2);
+    await start(h);
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH after restart');
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'persisted\n' });
+    expect(h.platform.reportsOf(id, 'ACK')).toHaveLength(1);
+  });
+
+  it('logs the OCI circuit breaker line while the instance is unregistered, then starts promptly once registered', async () => {
+    const h = harness();
+    h.stream.unregistered = true;
+    await start(h);
+    await waitFor(() => h.log.messages().some((m) => m.startsWith('poll command err: circuitbreaker:[pollCommand] is open')), 5000, 'breaker open');
+    const line = h.log.messages().find((m) => m.startsWith('poll command err: circuitbreaker'));
+    expect(line).toBe(
+      'poll command err: circuitbreaker:[pollCommand] is open, last err:Service error:NotAuthorizedOrNotFound. Authorization failed or requested resource not found. http status code: 404.',
+    );
+    h.stream.unregistered = false;
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo registered' });
+    await waitFor(() => h.platform.finished(id) !== undefined, 5000, 'FINISH once registered');
+    expect(h.log.messages()).toContain('poll command recovered; circuit breaker closed');
+  });
+
+  it('backs off exponentially between failed polls (capped) instead of looping hot', async () => {
+    const h = harness();
+    h.stream.unregistered = true;
+    const timers = new FakeTimers();
+    const agent = await start(h, { timers, random: () => 0.5, pollBackoff: { baseMs: 100, maxMs: 400 }, breaker: { failureThreshold: 100, openMs: 1000 } });
+    await flush();
+    // equal jitter with random 0.5: 3/4 of min(400, 100 * 2^n)
+    for (const [calls, delayMs] of [[1, 75], [2, 150], [3, 300], [4, 300]] as const) {
+      expect(h.stream.createGroupCursorCalls).toBe(calls);
+      expect(timers.scheduled).toEqual([delayMs]);
+      await timers.advance(delayMs - 1);
+      expect(h.stream.createGroupCursorCalls).toBe(calls);
+      await timers.advance(1);
+    }
+    await agent.stop();
+  });
+
+  it('paces polls that come back empty at once (OCI Streaming does not hold them), but not polls that found messages', async () => {
+    const h = harness({ pollWaitMs: 0 });
+    const timers = new FakeTimers();
+    const agent = await start(h, { timers, clock: { nowMs: () => 0 }, idlePollMs: 1000 });
+    await flush();
+    expect(h.stream.getMessagesCalls).toBe(1);
+    expect(timers.scheduled).toEqual([1000]);
+    await timers.advance(999);
+    expect(h.stream.getMessagesCalls).toBe(1);
+    h.stream.publishJson('{"not": "a command"}');
+    h.stream.publishJson('{"not": "a command either"}');
+    await timers.advance(1);
+    // The poll that found a message is followed by another at once; that one finds nothing and waits again.
+    expect(h.stream.getMessagesCalls).toBe(3);
+    expect(timers.scheduled).toEqual([1000]);
+    await agent.stop();
+  });
+
+  it('stop() aborts a long poll at once', async () => {
+    const h = harness({ pollWaitMs: 60_000 });
+    const agent = await start(h);
+    await waitFor(() => h.stream.getMessagesCalls > 0, 5000, 'poll under way');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stopped = agent.stop().then(() => 'stopped');
+    const slow = new Promise((r) => (timer = setTimeout(() => r('still polling'), 2000)));
+    await expect(Promise.race([stopped, slow])).resolves.toBe('stopped');
+    clearTimeout(timer);
+  });
+
+  it('streams the full output to the sink it is given, besides the 1 KiB tail', async () => {
+    const h = harness();
+    const chunks: string[] = [];
+    let closed = false;
+    await start(h, { outputSink: () => ({ write: (_stream, chunk) => void chunks.push(chunk.toString()), close: async () => void (closed = true) }) });
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'seq 1 2000' });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    const full = Array.from({ length: 2000 }, (_, i) => `${i + 1}\n`).join('');
+    expect(chunks.join('')).toBe(full);
+    expect(closed).toBe(true);
+    expect(h.platform.executions.get(id)?.text).toBe(full.slice(-1024));
+  });
+
+  it('fails an Object Storage script it cannot fetch, with a message, without running anything', async () => {
+    const h = harness();
+    await start(h);
+    const { instanceAgentCommandId: id } = h.platform.issue({
+      content: { source: { sourceType: 'OBJECT_STORAGE_TUPLE', namespaceName: 'ns', bucketName: 'b', objectName: 'scripts/main.sh' }, output: { outputType: 'TEXT' } },
+    });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.finished(id)?.event).toMatchObject({ outcome: 'FAILED', exitCode: null, message: expect.stringMatching(/cannot read scripts from Object Storage/) });
+    expect(h.platform.reportsOf(id, 'START')).toEqual([]);
+  });
+
+  it('runs a fetched Object Storage script under its object name for the commandString', async () => {
+    const h = harness();
+    await start(h, { fetchScript: async () => Buffer.from('echo "main says $1"') });
+    const { instanceAgentCommandId: id } = h.platform.issue({
+      content: {
+        source: { sourceType: 'OBJECT_STORAGE_URI', sourceUri: 'https://objectstorage.example.com/n/ns/b/b/o/scripts%2Fmain.sh' },
+        output: { outputType: 'TEXT' },
+        commandString: '/bin/sh main.sh abc',
+      },
+    });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'main says abc\n' });
+  });
+
+  it('stop({ killRunning }) stops running scripts and reports them FAILED', async () => {
+    const h = harness();
+    const agent = await start(h);
+    const pidFile = `${h.marker}.pid`;
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: `echo $$ > ${pidFile}; sleep 30` });
+    await waitFor(() => h.platform.reportsOf(id, 'START').length > 0 && fs.existsSync(pidFile), 10_000, 'START');
+    await agent.stop({ killRunning: true });
+    expect(h.platform.finished(id)?.event).toMatchObject({ outcome: 'FAILED', message: AGENT_STOPPED_MESSAGE });
+    expect(isGroupAlive(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(false);
+  });
+
+  it('reports a 404 from the platform without retrying forever', async () => {
+    const h = harness();
+    await start(h);
+    const message = issuedMessage({ script: 'true' });
+    h.stream.publishJson(message); // unknown to the platform: every report answers 404
+    await waitFor(() => fs.existsSync(path.join(h.stateDir, 'completed', `${message.instanceAgentCommandId}.json`)), 10_000, 'completed');
+    expect(h.platform.reportsOf(message.instanceAgentCommandId).map((r) => r.event.type)).toEqual(['ACK']);
+  });
+});

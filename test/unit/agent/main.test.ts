@@ -1,0 +1,103 @@
+import { generateKeyPairSync } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describePollError } from '../../../agent/agent';
+import { instanceAuthProvider, ociInstanceStream, readInstanceCredentials, startAgentFromConfigFile } from '../../../agent/main';
+import { AgentConfigError, loadAgentConfig } from '../../../agent/config';
+import { FakePlatform, INSTANCE_ID } from './support/fake-platform';
+import { TestStream } from './support/memory-stream';
+import { tempDir, waitFor } from './support/helpers';
+
+function writeAgentFiles(dir: string, streamId: string): string {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  fs.writeFileSync(path.join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+  const file = path.join(dir, 'agent.yml');
+  fs.writeFileSync(
+    file,
+    [
+      '# as platform/agent-files.ts writes it',
+      `instanceId: ${INSTANCE_ID}`,
+      'tenancyId: ocid1.tenancy.oc1..t',
+      'apiEndpoint: http://127.0.0.1:1',
+      'streamingEndpoint: http://127.0.0.1:1',
+      `streamId: ${streamId}`,
+      'keyFile: key.pem',
+      'fingerprint: 11:22:33',
+      'commandExecutionMaxWorkers: 2',
+      'logDir: log',
+      'stateDir: state',
+      'pollWaitMs: 500',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+describe('startAgentFromConfigFile', () => {
+  it('wires the config, the key, the injected stream and a file log, and runs commands', async () => {
+    const dir = tempDir();
+    const stream = new TestStream();
+    const platform = new FakePlatform(stream);
+    const file = writeAgentFiles(dir, stream.streamId);
+    let keyIdSeen = '';
+    const agent = await startAgentFromConfigFile(file, {
+      reporter: platform,
+      makeStream: (_config, credentials) => {
+        keyIdSeen = credentials.keyId;
+        return stream;
+      },
+    });
+    try {
+      const { instanceAgentCommandId: id } = platform.issue({ script: 'echo wired' });
+      await waitFor(() => platform.finished(id) !== undefined, 10_000, 'FINISH');
+      expect(platform.executions.get(id)?.text).toBe('wired\n');
+      expect(keyIdSeen).toBe(`ocid1.tenancy.oc1..t/${INSTANCE_ID}/11:22:33`);
+      expect(fs.existsSync(path.join(dir, 'state', 'agent-session-id'))).toBe(true);
+    } finally {
+      await agent.stop({ killRunning: true });
+    }
+    expect(fs.readFileSync(path.join(dir, 'log', 'runcommand.log'), 'utf8')).toMatch(/"msg":"agent started"/);
+  });
+});
+
+describe('readInstanceCredentials', () => {
+  it('refuses a key file that is not a PEM private key, naming keyFile', () => {
+    const dir = tempDir();
+    const { config } = loadAgentConfig(writeAgentFiles(dir, 's'));
+    fs.writeFileSync(config.keyFile, 'hello');
+    expect(() => readInstanceCredentials(config)).toThrow(AgentConfigError);
+    expect(() => readInstanceCredentials(config)).toThrow(/keyFile .* is not a PEM private key/);
+  });
+
+  it('builds an oci-common auth provider whose key id is tenancy/instance/fingerprint', async () => {
+    const dir = tempDir();
+    const { config } = loadAgentConfig(writeAgentFiles(dir, 's'));
+    const provider = instanceAuthProvider(config, readInstanceCredentials(config));
+    await expect(provider.getKeyId()).resolves.toBe(`ocid1.tenancy.oc1..t/${INSTANCE_ID}/11:22:33`);
+  });
+});
+
+describe('ociInstanceStream', () => {
+  it('reads the stream signed as the instance, and a 404 renders as OCI agent logs it', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(404, { 'content-type': 'application/json', 'opc-request-id': 'r1' });
+      res.end(JSON.stringify({ code: 'NotAuthorizedOrNotFound', message: 'Authorization failed or requested resource not found.' }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const dir = tempDir();
+      const { config } = loadAgentConfig(writeAgentFiles(dir, 'ocid1.stream.oc1..s'));
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const stream = ociInstanceStream({ ...config, streamingEndpoint: endpoint }, readInstanceCredentials(config));
+      const err = await stream.createGroupCursor('ocid1.stream.oc1..s', { groupName: INSTANCE_ID, instanceName: INSTANCE_ID, type: 'TRIM_HORIZON' }).catch((e: unknown) => e);
+      expect(describePollError(err)).toBe('Service error:NotAuthorizedOrNotFound. Authorization failed or requested resource not found. http status code: 404.');
+      expect(seen[0]?.authorization).toContain(`keyId="ocid1.tenancy.oc1..t/${INSTANCE_ID}/11:22:33"`);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});

@@ -1,0 +1,40 @@
+import { InvalidMessageError, parseInstanceStreamMessage } from '../../../agent/messages';
+import { cancelMessage, issuedMessage } from './support/fake-platform';
+
+function invalid(value: unknown): InvalidMessageError {
+  try {
+    parseInstanceStreamMessage(Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)));
+  } catch (err) {
+    if (err instanceof InvalidMessageError) return err;
+    throw err;
+  }
+  throw new Error('expected InvalidMessageError');
+}
+
+describe('parseInstanceStreamMessage', () => {
+  it('accepts command.issued and command.cancel-requested', () => {
+    const issued = issuedMessage({ script: 'uptime' });
+    expect(parseInstanceStreamMessage(Buffer.from(JSON.stringify(issued)))).toEqual(issued);
+    const cancel = cancelMessage(issued.instanceAgentCommandId);
+    expect(parseInstanceStreamMessage(Buffer.from(JSON.stringify(cancel)))).toEqual(cancel);
+  });
+
+  it('defaults a missing output to TEXT', () => {
+    const issued = issuedMessage();
+    const { output: _output, ...content } = issued.content;
+    const parsed = parseInstanceStreamMessage(Buffer.from(JSON.stringify({ ...issued, content })));
+    expect(parsed.type === 'command.issued' && parsed.content.output).toEqual({ outputType: 'TEXT' });
+  });
+
+  it.each([
+    ['not JSON', '{nope', undefined],
+    ['an unknown type', { ...issuedMessage(), type: 'command.exploded' }, 'type'],
+    ['a wrong specVersion', { ...issuedMessage(), specVersion: 2 }, 'specVersion'],
+    ['a timeout over a day', { ...issuedMessage(), executionTimeOutInSeconds: 86_401 }, 'executionTimeOutInSeconds'],
+    ['a path in the id', { ...issuedMessage(), instanceAgentCommandId: '../../etc/passwd' }, 'instanceAgentCommandId'],
+    ['a bad source type', { ...issuedMessage(), content: { source: { sourceType: 'FTP' } } }, 'content.source.sourceType'],
+    ['a missing object name', { ...issuedMessage(), content: { source: { sourceType: 'OBJECT_STORAGE_TUPLE', bucketName: 'b', namespaceName: 'n' } } }, 'content.source.objectName'],
+  ])('refuses %s, naming the field', (_name, value, field) => {
+    expect(invalid(value).field).toBe(field);
+  });
+});

@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Outbox } from '../../../agent/outbox';
+import { isPermanentReportFailure, ReportRejectedError, ReportTransientError } from '../../../agent/reporter';
+import { FakeTimers, flush, tempDir } from './support/helpers';
+
+interface Payload {
+  n: number;
+}
+
+function isPayload(v: unknown): v is Payload {
+  return v !== null && typeof v === 'object' && typeof (v as Payload).n === 'number';
+}
+
+/** A sender whose answers the test scripts: each call takes the next outcome ('ok' when none is left). */
+class ScriptedSender {
+  readonly delivered: number[] = [];
+  readonly attempts: number[] = [];
+  readonly outcomes: Array<'ok' | Error> = [];
+
+  send = async (payload: Payload): Promise<void> => {
+    this.attempts.push(payload.n);
+    const outcome = this.outcomes.shift() ?? 'ok';
+    if (outcome !== 'ok') throw outcome;
+    this.delivered.push(payload.n);
+  };
+}
+
+function makeOutbox(dir: string, sender: ScriptedSender, timers: FakeTimers): Outbox<Payload> {
+  return new Outbox<Payload>({
+    dir: path.join(dir, 'outbox'),
+    corruptDir: path.join(dir, 'corrupt'),
+    send: sender.send,
+    isPermanentFailure: isPermanentReportFailure,
+    isPayload,
+    timers,
+    random: () => 0.5,
+    backoff: { baseMs: 1000, maxMs: 8000 },
+  });
+}
+
+const unavailable = (): Error => new ReportTransientError('HTTP 503', 503, 'ServiceUnavailable');
+
+describe('Outbox', () => {
+  it('delivers reports in the order they were queued and removes their files', async () => {
+    const dir = tempDir();
+    const sender = new ScriptedSender();
+    const outbox = makeOutbox(dir, sender, new FakeTimers());
+    outbox.start();
+    const settled = [outbox.enqueue({ n: 1 }), outbox.enqueue({ n: 2 }), outbox.enqueue({ n: 3 })];
+    await Promise.all(settled);
+    expect(sender.delivered).toEqual([1, 2, 3]);
+    expect(fs.readdirSync(path.join(dir, 'outbox'))).toEqual([]);
+  });
+
+  it('retries transient failures with capped exponential backoff, keeping later reports behind', async () => {
+    const dir = tempDir();
+    const timers = new FakeTimers();
+    const sender = new ScriptedSender();
+    sender.outcomes.push(unavailable(), unavailable(), unavailable(), unavailable(), unavailable());
+    const outbox = makeOutbox(dir, sender, timers);
+    outbox.start();
+    void outbox.enqueue({ n: 1 });
+    void outbox.enqueue({ n: 2 });
+    await flush();
+    // equal jitter with random 0.5: 3/4 of min(8000, 1000 * 2^attempt)
+    const expectedDelays = [750, 1500, 3000, 6000, 6000];
+    for (const delayMs of expectedDelays) {
+      expect(timers.scheduled).toEqual([delayMs]);
+      expect(sender.delivered).toEqual([]);
+      await timers.advance(delayMs);
+    }
+    expect(sender.attempts).toEqual([1, 1, 1, 1, 1, 1, 2]);
+    expect(sender.delivered).toEqual([1, 2]);
+  });
+
+  it('drops a report that gets a permanent answer and goes on with the next', async () => {
+    const sender = new ScriptedSender();
+    sender.outcomes.push(new ReportRejectedError(404, 'NotAuthorizedOrNotFound', 'gone'), new ReportRejectedError(409, 'Conflict', 'no'));
+    const outbox = makeOutbox(tempDir(), sender, new FakeTimers());
+    outbox.start();
+    await Promise.all([outbox.enqueue({ n: 1 }), outbox.enqueue({ n: 2 }), outbox.enqueue({ n: 3 })]);
+    expect(sender.attempts).toEqual([1, 2, 3]);
+    expect(sender.delivered).toEqual([3]);
+    expect(outbox.size).toBe(0);
+  });
+
+  it('survives a restart: undelivered reports are sent by the next outbox on the same directory, in order', async () => {
+    const dir = tempDir();
+    const timers = new FakeTimers();
+    const first = new ScriptedSender();
+    first.outcomes.push(unavailable());
+    const before = makeOutbox(dir, first, timers);
+    before.start();
+    void before.enqueue({ n: 1 });
+    void before.enqueue({ n: 2 });
+    await flush();
+    await before.stop();
+    expect(first.delivered).toEqual([]);
+
+    const second = new ScriptedSender();
+    const after = makeOutbox(dir, second, new FakeTimers());
+    expect(after.size).toBe(2);
+    after.start();
+    await after.enqueue({ n: 3 });
+    expect(second.delivered).toEqual([1, 2, 3]);
+  });
+
+  it('moves a corrupt outbox file aside instead of failing', () => {
+    const dir = tempDir();
+    fs.mkdirSync(path.join(dir, 'outbox'));
+    fs.writeFileSync(path.join(dir, 'outbox', '0000000000000001.json'), 'not json');
+    const outbox = makeOutbox(dir, new ScriptedSender(), new FakeTimers());
+    expect(outbox.size).toBe(0);
+    expect(fs.readdirSync(path.join(dir, 'corrupt'))).toHaveLength(1);
+  });
+
+  it('whenEmpty resolves false after its timeout while reports are stuck', async () => {
+    const timers = new FakeTimers();
+    const sender = new ScriptedSender();
+    sender.outcomes.push(unavailable());
+    const outbox = makeOutbox(tempDir(), sender, timers);
+    outbox.start();
+    void outbox.enqueue({ n: 1 });
+    const empty = outbox.whenEmpty(100);
+    await timers.advance(100);
+    await expect(empty).resolves.toBe(false);
+    await outbox.stop();
+  });
+});
