@@ -1,7 +1,7 @@
 // Bundles every Fn function, the CLI (platform, agent) and the benchmark with esbuild, with source maps.
 // Native and SDK packages stay external: they are installed by `npm ci` beside the bundles.
 import { build } from 'esbuild';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,4 +31,6 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+// The function image's entrypoint picks a bundle by FN_FN_NAME (func.yaml).
+copyFileSync(path.join(root, 'functions', 'entry.js'), path.join(out, 'fn.js'));
 console.error(`built ${Object.keys(entryPoints).length} bundle(s) into dist/`);
