@@ -92,22 +92,28 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
   };
 }
 
-/** Stops the agent on SIGTERM/SIGINT (running scripts are waited for; a second signal kills them). Returns an uninstaller. */
-export function stopOnSignals(agent: RunningAgent, log: Logger): () => void {
-  let stopping: Promise<void> | undefined;
-  const handler = (signal: NodeJS.Signals): void => {
-    if (stopping === undefined) {
+/**
+ * Stops the agent on SIGTERM/SIGINT: the first signal waits for running scripts, a second one kills them. Resolves
+ * once the agent has stopped (the handlers are removed then).
+ */
+export function stopOnSignals(agent: RunningAgent, log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const handler = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn('stopping now; killing running commands', { signal });
+        void agent.stop({ killRunning: true });
+        return;
+      }
+      stopping = true;
       log.info('stopping on signal; waiting for running commands (send it again to kill them)', { signal });
-      stopping = agent.stop();
-    } else {
-      log.warn('stopping now; killing running commands', { signal });
-      void agent.stop({ killRunning: true });
-    }
-  };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
-  return () => {
-    process.off('SIGTERM', handler);
-    process.off('SIGINT', handler);
-  };
+      void agent.stop().finally(() => {
+        process.off('SIGTERM', handler);
+        process.off('SIGINT', handler);
+        resolve();
+      });
+    };
+    process.on('SIGTERM', handler);
+    process.on('SIGINT', handler);
+  });
 }

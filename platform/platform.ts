@@ -14,23 +14,29 @@ import { StoredIdentityDirectory } from '../shared/app/identity-directory';
 import { randomIds } from '../shared/app/ids';
 import { writeOciConfigFile } from '../shared/api/oci-config';
 import type { FunctionName } from '../shared/api/routes';
-import {
-  DEFAULT_IAM_BUCKET,
-  DEFAULT_STATE_BUCKET,
-  serviceConfigToEnv,
-  type ServiceConfig,
-} from '../shared/config/service-config';
+import { DEFAULT_IAM_BUCKET, serviceConfigToEnv, type Backend } from '../shared/config/service-config';
 import { EXECUTION_EVENTS_STREAM_NAME } from '../events/messages';
 import { systemClock, type Clock } from '../shared/ports/clock';
 import type { Ids } from '../shared/ports/ids';
 import { FunctionPool, type FunctionPoolStats } from './function-pool';
 import { Gateway } from './gateway';
 import { streamingEndpoint } from './streaming-endpoint';
+import { objectStorageEndpoint } from './object-storage-endpoint';
+import { functionsBackendFromEnv, functionsServiceConfig, prepareServiceStorage } from './object-storage-service';
 import { addInstance, addUser, type KeyPair } from './identity-admin';
 import { writeAgentConfig } from './agent-files';
+import { DEFAULT_SCHEDULES, Scheduler, readSchedulesFile, type ScheduleConfig } from './scheduler';
 
 export const DEFAULT_PORT = 8530;
-export const FUNCTION_NAMES: readonly FunctionName[] = ['create-command', 'query-commands', 'cancel-command', 'agent-callback'];
+/** The API's functions, plus those only the platform invokes (the scheduler's retention-sweep). */
+export type PlatformFunctionName = FunctionName | 'retention-sweep';
+export const FUNCTION_NAMES: readonly PlatformFunctionName[] = [
+  'create-command',
+  'query-commands',
+  'cancel-command',
+  'agent-callback',
+  'retention-sweep',
+];
 const OCI_PROFILE = 'DEFAULT';
 /** The OCI SDK's config-file provider wants a region; the platform ignores it. */
 const CONFIG_REGION = 'us-ashburn-1';
@@ -66,6 +72,12 @@ export interface PlatformOptions {
   callTimeoutMs?: number;
   log: Logger;
   clock?: Clock;
+  /** What the scheduler runs; default `<dataDir>/config.json`'s `schedules`, else one sweep a minute. */
+  schedules?: readonly ScheduleConfig[];
+  /** What the functions run on: the store in process, or the OCI adapters against this platform's own endpoints. */
+  functionsBackend?: Backend;
+  /** The largest object the Object Storage endpoint stores (default 10 GiB). */
+  maxObjectBytes?: number;
 }
 
 export interface RunningPlatform {
@@ -181,44 +193,76 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const store = openPlatformStore(options.dataDir, clock);
   const { record, directory } = await bootstrap(store);
   const { paths } = store;
+  const { registry, servicePrincipal } = await prepareServiceStorage({
+    storage: store.storage,
+    directory,
+    ids: store.ids,
+    clock,
+    dataDir: options.dataDir,
+    tenancyId: record.tenancyId,
+    namespace: record.namespace,
+    compartmentId: record.compartmentId,
+  });
+  const functionsBackend = options.functionsBackend ?? functionsBackendFromEnv(process.env);
 
-  const config: ServiceConfig = {
-    backend: 'embedded',
-    namespaceName: record.namespace,
-    stateBucket: DEFAULT_STATE_BUCKET,
-    iamBucket: DEFAULT_IAM_BUCKET,
-    executionEventsStreamId: record.executionEventsStreamId,
-    embedded: { dbFile: paths.db, blobDir: paths.blobs },
-    oci: { auth: 'config-file' },
-  };
   // Socket paths must stay short (the FDK's unix socket limit), whatever the data dir is.
   const socketDir = mkdtempSync(path.join(os.tmpdir(), 'rcfn-'));
-  const pools = new Map<FunctionName, FunctionPool>();
-  for (const name of FUNCTION_NAMES) {
-    pools.set(
-      name,
-      new FunctionPool({
+  const pools = new Map<PlatformFunctionName, FunctionPool>();
+  // The functions start once the gateway listens (with the oci backend they call its endpoints); calls wait for them.
+  let functionsStarted = (): void => undefined;
+  const functionsReady = new Promise<void>((resolve) => {
+    functionsStarted = resolve;
+  });
+  const createPools = (endpoint: string) => {
+    const config = functionsServiceConfig({
+      backend: functionsBackend,
+      namespace: record.namespace,
+      executionEventsStreamId: record.executionEventsStreamId,
+      embedded: { dbFile: paths.db, blobDir: paths.blobs },
+      endpoint,
+      servicePrincipal,
+    });
+    for (const name of FUNCTION_NAMES) {
+      pools.set(
         name,
-        entry: path.join(options.functionsDir, name, 'func.js'),
-        env: { ...serviceConfigToEnv(config), PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
-        maxProcesses: options.maxProcessesPerFunction ?? 2,
-        callTimeoutMs: options.callTimeoutMs ?? 30_000,
-        socketDir,
-        log: (line) => process.stderr.write(`${line}\n`),
-      }),
-    );
-  }
+        new FunctionPool({
+          name,
+          entry: path.join(options.functionsDir, name, 'func.js'),
+          env: { ...serviceConfigToEnv(config), PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' },
+          maxProcesses: options.maxProcessesPerFunction ?? 2,
+          callTimeoutMs: options.callTimeoutMs ?? 30_000,
+          socketDir,
+          log: (line) => process.stderr.write(`${line}\n`),
+        }),
+      );
+    }
+  };
 
   let endpoint = '';
   const gateway = new Gateway({
-    mounts: [streamingEndpoint({ streams: store.streams, directory, keys: directory, clock, endpoint: () => endpoint })],
+    mounts: [
+      streamingEndpoint({ streams: store.streams, directory, keys: directory, clock, endpoint: () => endpoint }),
+      objectStorageEndpoint({
+        storage: store.storage,
+        registry,
+        directory,
+        keys: directory,
+        clock,
+        ids: store.ids,
+        namespace: record.namespace,
+        serviceUserId: servicePrincipal.userId,
+        endpoint: () => endpoint,
+        ...(options.maxObjectBytes !== undefined ? { maxObjectBytes: options.maxObjectBytes } : {}),
+      }),
+    ],
     host: options.host ?? '127.0.0.1',
     port: options.port ?? DEFAULT_PORT,
     keys: directory,
     clock,
     newRequestId: () => store.ids.token().replace(/[^A-Za-z0-9]/g, '').toUpperCase().slice(0, 32),
     log: options.log,
-    invoke: (name, req) => {
+    invoke: async (name, req) => {
+      await functionsReady;
       const pool = pools.get(name);
       if (!pool) throw new Error(`no function ${name}`);
       return pool.invokeHttp(req);
@@ -226,17 +270,36 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     afterWrite: () => store.streams.notifyAppended(),
   });
 
+  let scheduler: Scheduler | undefined;
   const stopAll = async () => {
+    // Stopping the pools fails a sweep in flight, so the scheduler's stop is awaited only after them.
+    const schedulerStopped = scheduler?.stop();
     await gateway.close().catch(() => undefined);
     await Promise.all([...pools.values()].map((p) => p.stop()));
+    await schedulerStopped;
     store.streams.close();
     store.db.close();
     rmSync(socketDir, { recursive: true, force: true });
   };
 
   try {
-    await Promise.all([...pools.values()].map((p) => p.start()));
     endpoint = await gateway.listen();
+    createPools(endpoint);
+    await Promise.all([...pools.values()].map((p) => p.start()));
+    functionsStarted();
+    scheduler = new Scheduler({
+      schedules: options.schedules ?? readSchedulesFile(options.dataDir) ?? DEFAULT_SCHEDULES,
+      invoke: (name, req) => {
+        const pool = pools.get(name);
+        if (!pool) throw new Error(`no function ${name}`);
+        return pool.invoke(req);
+      },
+      log: options.log,
+      clock,
+      streams: store.streams,
+      afterInvoke: () => store.streams.notifyAppended(),
+    });
+    scheduler.start();
   } catch (e) {
     await stopAll();
     throw e;

@@ -2,7 +2,7 @@
  * The subset of the OCI Streaming REST API (20180418) that runcommand and its users need, served from the embedded
  * log, so agents and the OCI adapter run the same `oci-streaming` SDK code here as against OCI.
  *
- * Admin: POST/GET /streams, GET/DELETE /streams/{id}. Data: POST/GET /streams/{id}/messages, POST groupCursors,
+ * Admin: POST/GET /streams, GET/DELETE /streams/{id}. Data: POST/GET /streams/{id}/messages, POST cursors, groupCursors,
  * commit, heartbeat. A GET of messages answers at once, as OCI does, unless the request carries
  * `x-runcommand-long-poll-ms`: then an empty stream holds the request open up to that long (at most 30 s) so an
  * agent gets its command the moment it is published.
@@ -16,7 +16,7 @@ import { InvalidCursorError, InvalidStreamSettingsError, MessageTooLargeError } 
 import { sendJson } from '../shared/api/http';
 import { ServiceError, notAuthorizedOrNotFound } from '../shared/domain/errors';
 import { canUseCompartment, type IdentityDirectory, type Principal } from '../shared/ports/identity';
-import { CursorExpiredError, PublishFailedError, StreamNotFoundError, type PublishInput } from '../shared/ports/stream';
+import { CursorExpiredError, PublishFailedError, StreamNotFoundError, type CursorOptions, type PublishInput } from '../shared/ports/stream';
 import type { EndpointMount } from './gateway';
 import { authenticate, isRecord, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
 
@@ -100,6 +100,10 @@ export function streamingEndpoint(deps: StreamingEndpointDeps): EndpointMount {
       } else if (action === 'messages' && method === 'GET') {
         await authorize(deps, principal, stream, 'read');
         return await getMessages(deps, req, streamId, query, res);
+      } else if (action === 'cursors' && method === 'POST') {
+        await authorize(deps, principal, stream, 'read');
+        const cursor = await deps.streams.createCursor(streamId, cursorOptions(body?.json));
+        return send(res, 200, { value: cursor });
       } else if (action === 'groupCursors' && method === 'POST') {
         await authorize(deps, principal, stream, 'read');
         const o = isRecord(body?.json) ? body.json : {};
@@ -124,6 +128,26 @@ export function streamingEndpoint(deps: StreamingEndpointDeps): EndpointMount {
     }
     throw new ServiceError('MethodNotAllowed', `${method} is not allowed on ${url.split('?')[0]}.`);
   };
+}
+
+const CURSOR_TYPES: ReadonlySet<string> = new Set(['TRIM_HORIZON', 'LATEST', 'AT_OFFSET', 'AFTER_OFFSET', 'AT_TIME']);
+
+/** OCI `CreateCursorDetails`: partition, type, and the offset or time the type needs. */
+function cursorOptions(json: unknown): CursorOptions {
+  const o = isRecord(json) ? json : {};
+  const partition = requireString(o, 'partition');
+  const type = requireString(o, 'type');
+  if (!CURSOR_TYPES.has(type)) throw new ServiceError('InvalidParameter', `type must be one of ${[...CURSOR_TYPES].join(', ')}.`);
+  const options: CursorOptions = { partition, type: type as CursorOptions['type'] };
+  if (type === 'AT_OFFSET' || type === 'AFTER_OFFSET') {
+    if (!Number.isSafeInteger(o.offset) || (o.offset as number) < 0) throw new ServiceError('InvalidParameter', `offset must be a non-negative integer for ${type}.`);
+    options.offset = o.offset as number;
+  } else if (type === 'AT_TIME') {
+    const timeMs = typeof o.time === 'string' ? Date.parse(o.time) : NaN;
+    if (Number.isNaN(timeMs)) throw new ServiceError('InvalidParameter', 'time must be an RFC 3339 timestamp for AT_TIME.');
+    options.timeMs = timeMs;
+  }
+  return options;
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): true {

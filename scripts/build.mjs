@@ -15,6 +15,8 @@ const functionNames = readdirSync(path.join(root, 'functions'), { withFileTypes:
 const entryPoints = {
   ...Object.fromEntries(functionNames.map((n) => [`functions/${n}/func`, path.join(root, 'functions', n, 'func.ts')])),
   ...(existsSync(path.join(root, 'cli/main.ts')) ? { 'cli/runcommand': path.join(root, 'cli/main.ts') } : {}),
+  // The agent's own bundle: what a host runs, without the platform, SQLite or the CLI's SDK clients.
+  'cli/runcommand-agent': path.join(root, 'cli/agent.ts'),
   ...(existsSync(path.join(root, 'bench/bench.ts')) ? { 'bench/bench': path.join(root, 'bench/bench.ts') } : {}),
 };
 

@@ -32,6 +32,16 @@ export interface GroupCursorOptions {
   timeoutMs?: number;
 }
 
+/** Where a plain (non-group) cursor starts, in one partition: OCI `CreateCursorDetails`. */
+export interface CursorOptions {
+  partition: string;
+  type: 'TRIM_HORIZON' | 'LATEST' | 'AT_OFFSET' | 'AFTER_OFFSET' | 'AT_TIME';
+  /** Required for AT_OFFSET and AFTER_OFFSET. */
+  offset?: number;
+  /** Required for AT_TIME: the first message at or after this time (epoch ms). */
+  timeMs?: number;
+}
+
 export interface GetMessagesOptions {
   limit: number;
   /** Wait up to this long for a message when none is available (a long poll). 0 answers at once. */
@@ -54,6 +64,11 @@ export interface StreamPublisher {
 
 export interface StreamConsumer {
   createGroupCursor(streamId: string, options: GroupCursorOptions): Promise<string>;
+  /**
+   * A plain cursor: reads one partition from a position, with no consumer group (nothing to commit; OCI allows at most
+   * 50 groups per stream, so readers that only follow "from now" use these). Commit and heartbeat reject it.
+   */
+  createCursor(streamId: string, options: CursorOptions): Promise<string>;
   /** Throws `CursorExpiredError` when the cursor is too old; open a new group cursor then. */
   getMessages(streamId: string, cursor: string, options: GetMessagesOptions): Promise<GetMessagesResult>;
   /** Commits the offsets of the messages read with `cursor`'s predecessor batch; returns a fresh cursor. */

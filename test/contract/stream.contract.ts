@@ -5,6 +5,7 @@
 import {
   CursorExpiredError,
   PublishFailedError,
+  StreamError,
   StreamNotFoundError,
   type Stream,
   type StreamMessage,
@@ -232,6 +233,57 @@ export function streamContract(
         expect(values((await stream.getMessages(streamId, renewed, { limit: 10 })).messages)).toEqual(['a']);
         const fresh = await cursorFor(groupName);
         expect(values((await stream.getMessages(streamId, fresh, { limit: 10 })).messages)).toEqual(['a']);
+      });
+    });
+
+    describe('plain cursors', () => {
+      it('reads from the oldest message with TRIM_HORIZON', async () => {
+        const [first] = await publishText(['a', 'b']);
+        const cursor = await stream.createCursor(streamId, { partition: first?.partition ?? '0', type: 'TRIM_HORIZON' });
+        expect(values((await stream.getMessages(streamId, cursor, { limit: 10 })).messages)).toEqual(['a', 'b']);
+      });
+
+      it('sees only messages published after a LATEST cursor was created', async () => {
+        const [first] = await publishText(['before']);
+        const cursor = await stream.createCursor(streamId, { partition: first?.partition ?? '0', type: 'LATEST' });
+        await publishText(['after']);
+        const read = await stream.getMessages(streamId, cursor, { limit: 10 });
+        expect(values(read.messages)).toEqual(['after']);
+        await publishText(['later']);
+        expect(values((await stream.getMessages(streamId, read.nextCursor, { limit: 10 })).messages)).toEqual(['later']);
+      });
+
+      it('starts at an offset with AT_OFFSET and just past it with AFTER_OFFSET', async () => {
+        const entries = await publishText(['m0', 'm1', 'm2']);
+        const partition = entries[0]?.partition ?? '0';
+        const at = await stream.createCursor(streamId, { partition, type: 'AT_OFFSET', offset: 1 });
+        const after = await stream.createCursor(streamId, { partition, type: 'AFTER_OFFSET', offset: 1 });
+        expect(values((await stream.getMessages(streamId, at, { limit: 10 })).messages)).toEqual(['m1', 'm2']);
+        expect(values((await stream.getMessages(streamId, after, { limit: 10 })).messages)).toEqual(['m2']);
+      });
+
+      it('wakes a long poll on a LATEST cursor when a message is published', async () => {
+        const [first] = await publishText(['old']);
+        const cursor = await stream.createCursor(streamId, { partition: first?.partition ?? '0', type: 'LATEST' });
+        const waiting = stream.getMessages(streamId, cursor, { limit: 10, waitMs: 2000 });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await publishText(['new']);
+        expect(values((await waiting).messages)).toEqual(['new']);
+      });
+
+      it('cannot be committed or heartbeated: it belongs to no group', async () => {
+        const [first] = await publishText(['a']);
+        const cursor = await stream.createCursor(streamId, { partition: first?.partition ?? '0', type: 'TRIM_HORIZON' });
+        const { nextCursor } = await stream.getMessages(streamId, cursor, { limit: 10 });
+        await expect(stream.commit(streamId, nextCursor)).rejects.toBeInstanceOf(StreamError);
+        await expect(stream.heartbeat(streamId, nextCursor)).rejects.toBeInstanceOf(StreamError);
+      });
+
+      it('rejects a partition the stream does not have, and an unknown stream', async () => {
+        await expect(stream.createCursor(streamId, { partition: '99', type: 'LATEST' })).rejects.toBeInstanceOf(StreamError);
+        await expect(
+          stream.createCursor('ocid1.stream.oc1..contractdoesnotexist', { partition: '0', type: 'LATEST' }),
+        ).rejects.toBeInstanceOf(StreamNotFoundError);
       });
     });
 

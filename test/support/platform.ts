@@ -2,20 +2,25 @@
  * Starting a real platform for end-to-end tests: the gateway in this process, every function as hot FDK processes
  * from the built bundles (`npm test` builds them first), SQLite in a temporary data dir.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import * as common from 'oci-common';
 import { ComputeInstanceAgentClient } from 'oci-computeinstanceagent';
 import { signRequest } from '../../shared/api/signature';
-import { readOciConfigProfile } from '../../shared/api/oci-config';
+import { readOciConfigProfile, writeOciConfigFile } from '../../shared/api/oci-config';
 import { jsonLogger } from '../../shared/app/log';
+import type { Backend } from '../../shared/config/service-config';
+import type { Clock } from '../../shared/ports/clock';
 import { startPlatform, type PlatformInfo, type RunningPlatform } from '../../platform/platform';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const FUNCTIONS_DIR = path.join(REPO_ROOT, 'dist', 'functions');
 export const CLI_BUNDLE = path.join(REPO_ROOT, 'dist', 'cli', 'runcommand.js');
+/** The executable users run (`npx runcommand`); `agent` goes to the agent's own bundle. */
+export const CLI_BIN = path.join(REPO_ROOT, 'bin', 'runcommand.js');
 
 export interface TestPlatform {
   info: PlatformInfo;
@@ -26,14 +31,33 @@ export interface TestPlatform {
 
 const quietLog = jsonLogger('platform', () => undefined);
 
-export async function startTestPlatform(options: { dataDir?: string; maxProcessesPerFunction?: number } = {}): Promise<TestPlatform> {
+export interface TestPlatformOptions {
+  dataDir?: string;
+  maxProcessesPerFunction?: number;
+  /** Default: `RUNCOMMAND_TEST_BACKEND` (embedded | oci), else embedded. */
+  functionsBackend?: Backend;
+  clock?: Clock;
+  maxObjectBytes?: number;
+}
+
+/** The backend CI chose for this run of the end-to-end tests. */
+export function testFunctionsBackend(): Backend {
+  const value = process.env.RUNCOMMAND_TEST_BACKEND ?? 'embedded';
+  if (value !== 'embedded' && value !== 'oci') throw new Error(`RUNCOMMAND_TEST_BACKEND must be embedded or oci, not ${value}`);
+  return value;
+}
+
+export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<TestPlatform> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'rc-e2e-'));
   const platform = await startPlatform({
     dataDir,
     port: 0,
     functionsDir: FUNCTIONS_DIR,
     log: quietLog,
+    functionsBackend: options.functionsBackend ?? testFunctionsBackend(),
     ...(options.maxProcessesPerFunction ? { maxProcessesPerFunction: options.maxProcessesPerFunction } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.maxObjectBytes !== undefined ? { maxObjectBytes: options.maxObjectBytes } : {}),
   });
   return {
     info: platform.info,
@@ -54,6 +78,48 @@ export function agentCommandClient(endpoint: string, configFile: string, profile
   return client;
 }
 
+/** An OCI config file that signs as the platform's local instance (its key, written at registration). */
+export function instanceOciConfigFile(tp: TestPlatform, name: string): string {
+  const instanceId = tp.info.localInstanceId;
+  const dir = path.join(tp.dataDir, 'instances', instanceId);
+  const configFile = path.join(dir, name);
+  writeOciConfigFile(configFile, {
+    DEFAULT: {
+      user: instanceId,
+      tenancy: tp.info.tenancyId,
+      fingerprint: readFileSync(path.join(dir, 'fingerprint'), 'utf8').trim(),
+      region: 'us-ashburn-1',
+      key_file: path.join(dir, 'key.pem'),
+    },
+  });
+  return configFile;
+}
+
+/** An OCI config file with the admin's keyId but a key the platform never saw (its signatures must fail). */
+export function forgedAdminConfigFile(tp: TestPlatform, name: string): string {
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  const keyFile = path.join(tp.dataDir, `${name}.pem`);
+  writeFileSync(keyFile, privateKey);
+  const configFile = path.join(tp.dataDir, name);
+  writeOciConfigFile(configFile, { DEFAULT: { ...readOciConfigProfile(tp.info.ociConfigFile), key_file: keyFile } });
+  return configFile;
+}
+
+/** Expects an OCI SDK call to fail with this status and service code. */
+export async function expectOciError(call: Promise<unknown>, statusCode: number, serviceCode: string): Promise<void> {
+  const e = (await call.then(
+    () => {
+      throw new Error(`expected ${statusCode} ${serviceCode}, the call succeeded`);
+    },
+    (err: unknown) => err,
+  )) as { statusCode?: unknown; serviceCode?: unknown };
+  expect({ statusCode: e.statusCode, serviceCode: e.serviceCode }).toEqual({ statusCode, serviceCode });
+}
+
 export interface RawResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -68,9 +134,16 @@ export interface RawRequest {
   headers?: Record<string, string>;
   /** Sign with this config file's key; omit to send unsigned. */
   signWith?: { configFile: string; profile?: string };
+  /** Sign with this key (e.g. an instance's). */
+  signWithKey?: { keyId: string; privateKeyPem: string };
   signedAtMs?: number;
   /** Change the request after signing (to show tampering is caught). */
   tamper?: (r: { headers: Record<string, string>; body: Buffer }) => void;
+}
+
+function keyOfConfig(configFile: string, profileName = 'DEFAULT'): { keyId: string; privateKeyPem: string } {
+  const profile = readOciConfigProfile(configFile, profileName);
+  return { keyId: `${profile.tenancy}/${profile.user}/${profile.fingerprint}`, privateKeyPem: readFileSync(profile.key_file, 'utf8') };
 }
 
 /** A hand-made HTTP request, for what Oracle's client never sends (bad JSON, bad signatures, odd headers). */
@@ -79,14 +152,9 @@ export function rawRequest(endpoint: string, r: RawRequest): Promise<RawResponse
   let body = typeof r.body === 'string' ? Buffer.from(r.body, 'utf8') : (r.body ?? Buffer.alloc(0));
   const headers: Record<string, string> = { ...(r.headers ?? {}) };
   if (r.body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
-  if (r.signWith) {
-    const profile = readOciConfigProfile(r.signWith.configFile, r.signWith.profile ?? 'DEFAULT');
-    const added = signRequest(
-      { method: r.method, url, headers, ...(r.body !== undefined ? { body } : {}) },
-      { keyId: `${profile.tenancy}/${profile.user}/${profile.fingerprint}`, privateKeyPem: readFileSync(profile.key_file, 'utf8') },
-      r.signedAtMs ?? Date.now(),
-    );
-    Object.assign(headers, added);
+  const key = r.signWithKey ?? (r.signWith ? keyOfConfig(r.signWith.configFile, r.signWith.profile) : undefined);
+  if (key) {
+    Object.assign(headers, signRequest({ method: r.method, url, headers, ...(r.body !== undefined ? { body } : {}) }, key, r.signedAtMs ?? Date.now()));
   }
   if (r.tamper) {
     const box = { headers, body };

@@ -2,7 +2,7 @@
  * The OCI Streaming rules the embedded log and the in-memory fake both follow: limits, partition choice, publish
  * validation and the group cursor format. Pure: no I/O, no clock reads.
  */
-import { CursorExpiredError, StreamError, type PublishInput } from '../../ports/stream';
+import { CursorExpiredError, StreamError, type CursorOptions, type PublishInput } from '../../ports/stream';
 
 export const StreamLimits = {
   /** One message's value (OCI: 1 MB). */
@@ -190,4 +190,63 @@ export function streamSettings(options: { partitions?: number; retentionInHours?
     );
   }
   return { partitions, retentionInHours };
+}
+
+/**
+ * A plain cursor is encoded like a group cursor with an empty group name (real groups always have a name), and every
+ * other partition parked past any offset that can exist, so the same reader serves both kinds.
+ */
+const PLAIN_CURSOR_GROUP = '';
+const PARKED_OFFSET = Number.MAX_SAFE_INTEGER;
+
+export function isPlainCursor(cursor: GroupCursor): boolean {
+  return cursor.groupName === PLAIN_CURSOR_GROUP;
+}
+
+/** Commit and heartbeat act on a consumer group; a plain cursor has none. */
+export function requireGroupCursor(cursor: GroupCursor): void {
+  if (isPlainCursor(cursor)) throw new InvalidCursorError('Commit and heartbeat need a group cursor, not a plain cursor');
+}
+
+/** Where a new plain cursor starts, given how to find a partition's end and the first offset at or after a time. */
+export function plainCursor(
+  streamId: string,
+  partitions: number,
+  options: CursorOptions,
+  position: { endOffset(partition: number): number; firstOffsetAtOrAfter(partition: number, timeMs: number): number },
+  issuedAtMs: number,
+): string {
+  const partition = Number(options.partition);
+  if (!/^\d+$/.test(options.partition) || partition >= partitions) {
+    throw new InvalidCursorError(`Partition ${options.partition} does not exist in ${streamId}`);
+  }
+  const needsOffset = options.type === 'AT_OFFSET' || options.type === 'AFTER_OFFSET';
+  const offset = options.offset ?? -1;
+  if (needsOffset && !(Number.isSafeInteger(offset) && offset >= 0)) {
+    throw new InvalidCursorError(`A ${options.type} cursor needs a non-negative integer offset`);
+  }
+  if (options.type === 'AT_TIME' && !Number.isFinite(options.timeMs)) {
+    throw new InvalidCursorError('An AT_TIME cursor needs a time');
+  }
+  let start: number;
+  switch (options.type) {
+    case 'TRIM_HORIZON':
+      start = 0;
+      break;
+    case 'LATEST':
+      start = position.endOffset(partition);
+      break;
+    case 'AT_OFFSET':
+      start = offset;
+      break;
+    case 'AFTER_OFFSET':
+      start = offset + 1;
+      break;
+    case 'AT_TIME':
+      start = position.firstOffsetAtOrAfter(partition, options.timeMs as number);
+      break;
+  }
+  const nextOffsets = new Array<number>(partitions).fill(PARKED_OFFSET);
+  nextOffsets[partition] = start;
+  return encodeCursor({ streamId, groupName: PLAIN_CURSOR_GROUP, instanceName: '', nextOffsets, issuedAtMs });
 }

@@ -9,6 +9,7 @@ import {
   PublishFailedError,
   StreamNotFoundError,
   StreamUnavailableError,
+  type CursorOptions,
   type GetMessagesOptions,
   type GetMessagesResult,
   type GroupCursorOptions,
@@ -27,6 +28,8 @@ import {
   decodeCursor,
   encodeCursor,
   partitionForKey,
+  plainCursor,
+  requireGroupCursor,
   streamSettings,
   type GroupCursor,
 } from './stream-protocol';
@@ -149,6 +152,13 @@ export class EmbeddedStreams implements Stream {
         `SELECT seq, partition, offset, key, value, timestamp_ms FROM stream_messages
          WHERE stream_id = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?`,
       ),
+      firstOffsetAtOrAfter: db
+        .prepare(
+          `SELECT coalesce(min(offset), (SELECT next_offset FROM stream_partitions WHERE stream_id = @streamId
+           AND partition = @partition)) FROM stream_messages
+           WHERE stream_id = @streamId AND partition = @partition AND timestamp_ms >= @timeMs`,
+        )
+        .pluck(),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       maxSeq: db.prepare('SELECT coalesce(max(seq), 0) FROM stream_messages').pluck(),
       streamsAppendedSince: db
@@ -278,6 +288,24 @@ export class EmbeddedStreams implements Stream {
     });
   }
 
+  async createCursor(streamId: string, options: CursorOptions): Promise<string> {
+    this.assertOpen();
+    return this.sql(() => {
+      const stream = this.activeStreamRow(streamId);
+      return plainCursor(
+        streamId,
+        stream.partitions,
+        options,
+        {
+          endOffset: (partition) => (this.statements.partitionEnds.all(streamId) as number[])[partition] ?? 0,
+          firstOffsetAtOrAfter: (partition, timeMs) =>
+            this.statements.firstOffsetAtOrAfter.get({ streamId, partition, timeMs }) as number,
+        },
+        this.clock.nowMs(),
+      );
+    });
+  }
+
   async getMessages(streamId: string, cursor: string, options: GetMessagesOptions): Promise<GetMessagesResult> {
     this.assertOpen();
     const position = this.decode(streamId, cursor);
@@ -300,6 +328,7 @@ export class EmbeddedStreams implements Stream {
   async commit(streamId: string, cursor: string): Promise<string> {
     this.assertOpen();
     const position = this.decode(streamId, cursor);
+    requireGroupCursor(position);
     const nowMs = this.clock.nowMs();
     this.sql(() =>
       this.db
@@ -318,6 +347,7 @@ export class EmbeddedStreams implements Stream {
   async heartbeat(streamId: string, cursor: string): Promise<string> {
     this.assertOpen();
     const position = this.decode(streamId, cursor);
+    requireGroupCursor(position);
     this.requireActiveStream(streamId);
     return this.reissue(position, position.nextOffsets);
   }

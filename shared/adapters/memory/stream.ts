@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../../ports/clock';
 import {
   PublishFailedError,
   StreamNotFoundError,
+  type CursorOptions,
   type GetMessagesOptions,
   type GetMessagesResult,
   type GroupCursorOptions,
@@ -23,6 +24,8 @@ import {
   decodeCursor,
   encodeCursor,
   partitionForKey,
+  plainCursor,
+  requireGroupCursor,
   streamSettings,
   type GroupCursor,
 } from '../embedded/stream-protocol';
@@ -95,6 +98,24 @@ export class MemoryStream implements Stream {
     });
   }
 
+  async createCursor(streamId: string, options: CursorOptions): Promise<string> {
+    const { partitions } = this.state(streamId);
+    return plainCursor(
+      streamId,
+      partitions.length,
+      options,
+      {
+        endOffset: (partition) => partitions[partition]?.length ?? 0,
+        firstOffsetAtOrAfter: (partition, timeMs) => {
+          const log = partitions[partition] ?? [];
+          const found = log.findIndex((entry) => Date.parse(entry.message.timestamp) >= timeMs);
+          return found < 0 ? log.length : found;
+        },
+      },
+      this.clock.nowMs(),
+    );
+  }
+
   async getMessages(streamId: string, cursor: string, options: GetMessagesOptions): Promise<GetMessagesResult> {
     const position = this.decode(streamId, cursor);
     const limit = clampGetLimit(options.limit);
@@ -111,6 +132,7 @@ export class MemoryStream implements Stream {
 
   async commit(streamId: string, cursor: string): Promise<string> {
     const position = this.decode(streamId, cursor);
+    requireGroupCursor(position);
     const stream = this.state(streamId);
     const committed = stream.groups.get(position.groupName) ?? position.nextOffsets.map(() => 0);
     // Never backwards: a late commit of an older cursor must not make the group re-read.
@@ -123,6 +145,7 @@ export class MemoryStream implements Stream {
 
   async heartbeat(streamId: string, cursor: string): Promise<string> {
     const position = this.decode(streamId, cursor);
+    requireGroupCursor(position);
     return this.reissue(position, position.nextOffsets);
   }
 

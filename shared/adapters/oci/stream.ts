@@ -7,6 +7,7 @@ import {
   StreamError,
   StreamNotFoundError,
   StreamUnavailableError,
+  type CursorOptions,
   type GetMessagesOptions,
   type GetMessagesResult,
   type GroupCursorOptions,
@@ -160,6 +161,21 @@ export class OciStream implements Stream {
           type: options.type as models.CreateGroupCursorDetails.Type,
           commitOnGet: false,
           timeoutInMs: options.timeoutMs,
+        },
+      }),
+    );
+    return response.cursor.value;
+  }
+
+  async createCursor(streamId: string, options: CursorOptions): Promise<string> {
+    const response = await withStreamErrors(streamId, () =>
+      this.client.createCursor({
+        streamId,
+        createCursorDetails: {
+          partition: options.partition,
+          type: options.type as models.CreateCursorDetails.Type,
+          ...(options.offset !== undefined ? { offset: options.offset } : {}),
+          ...(options.timeMs !== undefined ? { time: new Date(options.timeMs) } : {}),
         },
       }),
     );

@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { Readable } from 'node:stream';
 import * as common from 'oci-common';
-import { generateKeysAuthConfig, makeAuthProvider, type AuthProvider } from '../../../shared/adapters/oci/auth';
+import { useNock } from '../../support/nock';
 import { OciObjectStore } from '../../../shared/adapters/oci/object-store';
 import {
   ObjectStoreError,
@@ -15,33 +15,16 @@ const PATH = '/n/ns/b/bucket/o/commands%2Fabc%2Fstate.json';
 const LIST_PATH = '/n/ns/b/bucket/o';
 const LAST_MODIFIED = 'Tue, 03 Jan 2023 04:05:06 GMT';
 
-let authProvider: AuthProvider;
-
-beforeAll(async () => {
-  const { auth } = generateKeysAuthConfig({
-    tenancyId: 'ocid1.tenancy.oc1..test',
-    userId: 'ocid1.user.oc1..test',
-  });
-  authProvider = await makeAuthProvider(auth);
-  nock.disableNetConnect();
+const nockScope = useNock({
+  tenancyId: 'ocid1.tenancy.oc1..test',
+  userId: 'ocid1.user.oc1..test',
 });
 
-beforeEach(() => {
-  // The SDK console.warns every failed attempt.
-  jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  nock.cleanAll();
-  jest.restoreAllMocks();
-});
-
-afterAll(() => nock.enableNetConnect());
 
 function store(options: { retries?: boolean } = {}): OciObjectStore {
   return OciObjectStore.create({
     endpoint: ENDPOINT,
-    authProvider,
+    authProvider: nockScope.authProvider(),
     namespaceName: 'ns',
     bucketName: 'bucket',
     ...(options.retries

@@ -1,6 +1,6 @@
 import nock from 'nock';
 import * as common from 'oci-common';
-import { generateKeysAuthConfig, makeAuthProvider, type AuthProvider } from '../../../shared/adapters/oci/auth';
+import { useNock } from '../../support/nock';
 import { publishAll } from '../../../shared/adapters/oci/publish-all';
 import { LONG_POLL_HEADER, OciStream } from '../../../shared/adapters/oci/stream';
 import { OciStreamAdmin } from '../../../shared/adapters/oci/stream-admin';
@@ -21,34 +21,17 @@ const CURSOR = 'eyJjdXJzb3IiOiIx+/Mg==';
 const NEXT_CURSOR = 'eyJjdXJzb3IiOiIy';
 const TIMESTAMP = '2026-11-27T10:00:00.000Z';
 
-let authProvider: AuthProvider;
-
-beforeAll(async () => {
-  const { auth } = generateKeysAuthConfig({
-    tenancyId: 'ocid1.tenancy.oc1..test',
-    // An instance registered with the platform signs as tenancy/instance/fingerprint.
-    userId: 'ocid1.instance.oc1..host1',
-  });
-  authProvider = await makeAuthProvider(auth);
-  nock.disableNetConnect();
+const nockScope = useNock({
+  tenancyId: 'ocid1.tenancy.oc1..test',
+  // An instance registered with the platform signs as tenancy/instance/fingerprint.
+  userId: 'ocid1.instance.oc1..host1',
 });
 
-beforeEach(() => {
-  // The SDK console.warns every failed attempt.
-  jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  nock.cleanAll();
-  jest.restoreAllMocks();
-});
-
-afterAll(() => nock.enableNetConnect());
 
 function stream(options: { retries?: boolean; longPollHeaderMs?: number } = {}): OciStream {
   return new OciStream({
     endpoint: ENDPOINT,
-    authProvider,
+    authProvider: nockScope.authProvider(),
     ...(options.longPollHeaderMs === undefined ? {} : { longPollHeaderMs: options.longPollHeaderMs }),
     ...(options.retries
       ? {
@@ -359,7 +342,7 @@ describe('OciStream consumer groups', () => {
 
 describe('OciStreamAdmin', () => {
   function admin(): OciStreamAdmin {
-    return new OciStreamAdmin({ endpoint: ADMIN_ENDPOINT, authProvider });
+    return new OciStreamAdmin({ endpoint: ADMIN_ENDPOINT, authProvider: nockScope.authProvider() });
   }
 
   const wireStream = {

@@ -1,0 +1,11 @@
+/** Kept apart from cli/agent.ts so the main CLI bundle can show it without loading the agent. */
+export const AGENT_HELP = `Usage: runcommand agent --config F
+
+Runs the agent for one instance in the foreground: it follows the instance's stream, runs each command once and
+reports back. F is the agent.yml that 'runcommand instance add' wrote (the platform's own host uses
+<data-dir>/instances/<localInstanceId>/agent.yml, which 'runcommand up' already runs). Logs go to stderr and to its
+logDir. SIGINT/SIGTERM stop it after running scripts finish; a second signal kills them.
+
+Example:
+  runcommand agent --config ~/.runcommand/instances/ocid1.instance.oc1..abc/agent.yml
+`;

@@ -1,0 +1,244 @@
+/**
+ * The agent end to end (issue: every command runs exactly once, with Run Command semantics). Commands are created
+ * with Oracle's ComputeInstanceAgentClient against a running platform; agents run as their own processes
+ * (`runcommand agent --config <file>`), as they would on a host, so they can be measured and killed.
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ComputeInstanceAgentClient, models } from 'oci-computeinstanceagent';
+import { registerInstance } from '../../platform/admin';
+import { OciStream } from '../../shared/adapters/oci/stream';
+import { readInstanceCredentials, instanceAuthProvider } from '../../agent/main';
+import { loadAgentConfig } from '../../agent/config';
+import { StreamNotFoundError } from '../../shared/ports/stream';
+import { CLI_BIN, agentCommandClient, rawRequest, startTestPlatform, type TestPlatform } from '../support/platform';
+import { isAlive, runCli, waitFor, type CliProcess } from '../support/processes';
+
+let tp: TestPlatform;
+let client: ComputeInstanceAgentClient;
+const agents: CliProcess[] = [];
+
+const TERMINAL = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELED'];
+
+function startAgentProcess(configFile: string): CliProcess {
+  const proc = runCli(CLI_BIN, ['agent', '--config', configFile]);
+  agents.push(proc);
+  return proc;
+}
+
+async function stopAgent(proc: CliProcess): Promise<void> {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) {
+    proc.child.kill('SIGTERM');
+    // A second signal kills running scripts instead of waiting for them.
+    setTimeout(() => proc.child.kill('SIGTERM'), 200).unref();
+    await proc.exited;
+  }
+}
+
+let localAgent: CliProcess;
+
+beforeAll(async () => {
+  tp = await startTestPlatform();
+  client = agentCommandClient(tp.info.endpoint, tp.info.ociConfigFile);
+  localAgent = startAgentProcess(tp.info.localAgentConfigFile);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(agents.map(stopAgent));
+  await tp?.stop();
+});
+
+async function run(
+  text: string,
+  options: { timeoutSec?: number; instanceId?: string; displayName?: string } = {},
+): Promise<string> {
+  const created = await client.createInstanceAgentCommand({
+    createInstanceAgentCommandDetails: {
+      compartmentId: tp.info.compartmentId,
+      executionTimeOutInSeconds: options.timeoutSec ?? 60,
+      displayName: options.displayName ?? 'agent e2e',
+      target: { instanceId: options.instanceId ?? tp.info.localInstanceId },
+      content: { source: { sourceType: 'TEXT', text } as models.InstanceAgentCommandSourceViaTextDetails },
+    },
+  });
+  return created.instanceAgentCommand.id;
+}
+
+async function execution(id: string, instanceId = tp.info.localInstanceId): Promise<models.InstanceAgentCommandExecution> {
+  return (await client.getInstanceAgentCommandExecution({ instanceAgentCommandId: id, instanceId })).instanceAgentCommandExecution;
+}
+
+function waitForState(id: string, states: string[], timeoutMs: number, instanceId?: string) {
+  return waitFor(
+    `command ${id} to reach ${states.join('|')}`,
+    async () => {
+      const e = await execution(id, instanceId);
+      return states.includes(e.lifecycleState) ? e : undefined;
+    },
+    timeoutMs,
+    25,
+  );
+}
+
+const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+/** Live processes whose command line contains `marker` (scripts use odd sleep lengths as markers). */
+function processesMatching(marker: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(marker) && isAlive(Number(pid));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('running commands', () => {
+  it('runs `echo hello` to SUCCEEDED with exit code 0, the text and its sha256', async () => {
+    const done = await waitForState(await run('echo hello'), TERMINAL, 15_000);
+    expect(done).toMatchObject({ lifecycleState: 'SUCCEEDED', deliveryState: 'ACKED' });
+    expect(done.content).toMatchObject({ outputType: 'TEXT', exitCode: 0, text: 'hello\n', textSha256: sha256('hello\n') });
+  });
+
+  it('reports `exit 3` as FAILED with exit code 3', async () => {
+    const done = await waitForState(await run('echo about to fail\nexit 3'), TERMINAL, 15_000);
+    expect(done.lifecycleState).toBe('FAILED');
+    expect(done.content).toMatchObject({ exitCode: 3, text: 'about to fail\n' });
+  });
+
+  it('runs a `#!/usr/bin/env python3` script under python', async () => {
+    const done = await waitForState(await run('#!/usr/bin/env python3\nimport sys\nprint("python", sys.version_info[0])'), TERMINAL, 15_000);
+    expect(done.lifecycleState).toBe('SUCCEEDED');
+    expect((done.content as models.InstanceAgentCommandExecutionOutputViaTextDetails).text).toBe('python 3\n');
+  });
+
+  it('keeps exactly the last 1024 bytes of 10 MB of output, with the agent’s memory bounded', async () => {
+    const script = 'seq 1 1400000'; // about 10 MB
+    const expected = execFileSync('bash', ['-c', script], { maxBuffer: 64 * 1024 * 1024 });
+    expect(expected.length).toBeGreaterThan(10_000_000);
+    const done = await waitForState(await run(script), TERMINAL, 30_000);
+    expect(done.lifecycleState).toBe('SUCCEEDED');
+    const text = (done.content as models.InstanceAgentCommandExecutionOutputViaTextDetails).text ?? '';
+    expect(text).toBe(expected.subarray(expected.length - 1024).toString('utf8'));
+    // The agent's peak resident set over its whole life (VmHWM), after reading 10 MB of output.
+    const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${localAgent.child.pid}/status`, 'utf8'))?.[1]);
+    expect(peakKb).toBeGreaterThan(0);
+    expect(peakKb / 1024).toBeLessThan(100);
+  });
+
+  it('times out `sleep 30` with a 2-second timeout within 10 s, leaving no process of it', async () => {
+    const started = Date.now();
+    const done = await waitForState(await run('sleep 31.25', { timeoutSec: 2 }), TERMINAL, 10_000);
+    expect(done.lifecycleState).toBe('TIMED_OUT');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(done.content.message).toMatch(/time/i);
+    expect(processesMatching('sleep 31.25')).toEqual([]);
+  });
+
+  it('cancels a running script and its background child: CANCELED, the whole process group gone', async () => {
+    const id = await run('sleep 101.25 &\nsleep 102.25\nwait');
+    await waitForState(id, ['IN_PROGRESS'], 10_000);
+    await waitFor('both sleeps to run', () => processesMatching('sleep 101.25').length > 0 && processesMatching('sleep 102.25').length > 0, 5_000);
+    await client.cancelInstanceAgentCommand({ instanceAgentCommandId: id });
+    const done = await waitForState(id, TERMINAL, 15_000);
+    expect(done.lifecycleState).toBe('CANCELED');
+    expect(processesMatching('sleep 101.25')).toEqual([]);
+    expect(processesMatching('sleep 102.25')).toEqual([]);
+  });
+});
+
+describe('delivery limits', () => {
+  it('8 commands of `sleep 2` at once: never more than 2 running, never more than 5 received, all succeed', async () => {
+    const added = await registerInstance(tp.dataDir, { displayName: 'limits', endpoint: tp.info.endpoint });
+    const instanceId = added.instance.instanceId;
+    const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => run('sleep 2', { instanceId, displayName: `limit ${i}` })));
+    const agent = startAgentProcess(added.agentConfigFile);
+    let maxRunning = 0;
+    let maxReceived = 0;
+    try {
+      await waitFor(
+        'all 8 to finish',
+        async () => {
+          const states = await Promise.all(ids.map((id) => execution(id, instanceId)));
+          const live = states.filter((s) => !TERMINAL.includes(s.lifecycleState));
+          maxRunning = Math.max(maxRunning, live.filter((s) => s.lifecycleState === 'IN_PROGRESS').length);
+          maxReceived = Math.max(maxReceived, live.filter((s) => s.deliveryState !== 'VISIBLE').length);
+          return live.length === 0 ? states : undefined;
+        },
+        40_000,
+        100,
+      ).then((states) => expect(states.map((s) => s.lifecycleState)).toEqual(Array(8).fill('SUCCEEDED')));
+    } finally {
+      await stopAgent(agent);
+    }
+    expect(maxRunning).toBeGreaterThan(0);
+    expect(maxRunning).toBeLessThanOrEqual(2);
+    expect(maxReceived).toBeLessThanOrEqual(5);
+  }, 60_000);
+});
+
+describe('run once across restarts', () => {
+  it('after kill -9 of the agent mid-run and a restart, the script ran at most once and the execution ends terminal', async () => {
+    const added = await registerInstance(tp.dataDir, { displayName: 'restarts', endpoint: tp.info.endpoint });
+    const instanceId = added.instance.instanceId;
+    const marker = path.join(os.tmpdir(), `rc-marker-${process.pid}-${Date.now()}`);
+    const first = startAgentProcess(added.agentConfigFile);
+    const id = await run(`sleep 5\ndate >> ${marker}`, { instanceId });
+    await waitForState(id, ['IN_PROGRESS'], 10_000, instanceId);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = startAgentProcess(added.agentConfigFile);
+    try {
+      const done = await waitForState(id, TERMINAL, 15_000, instanceId);
+      expect(done.lifecycleState).toBe('FAILED');
+      expect(done.content.message).toMatch(/restarted/);
+      // Give an orphaned or re-run script every chance to write twice.
+      await new Promise((r) => setTimeout(r, 6_000));
+      const runs = existsSync(marker) ? readFileSync(marker, 'utf8').trim().split('\n').filter(Boolean).length : 0;
+      expect(runs).toBeLessThanOrEqual(1);
+    } finally {
+      await stopAgent(second);
+    }
+  }, 60_000);
+});
+
+describe('isolation between instances', () => {
+  it('a second instance cannot ack, report on, or read the first instance’s commands', async () => {
+    const other = await registerInstance(tp.dataDir, { displayName: 'intruder', endpoint: tp.info.endpoint });
+    const otherConfig = loadAgentConfig(other.agentConfigFile).config;
+    const credentials = readInstanceCredentials(otherConfig);
+    const victim = await run('echo mine', { timeoutSec: 60 });
+
+    for (const type of ['ACK', 'START', 'RECEIVE']) {
+      const res = await rawRequest(tp.info.endpoint, {
+        method: 'POST',
+        path: '/20180530/agent/reports',
+        body: JSON.stringify({ callbackId: `cb-${type}`, agentSessionId: 'intruder', instanceAgentCommandId: victim, event: { type } }),
+        signWithKey: { keyId: credentials.keyId, privateKeyPem: credentials.privateKeyPem },
+      });
+      expect(res.status).toBe(404);
+      expect(res.json).toMatchObject({ code: 'NotAuthorizedOrNotFound' });
+    }
+
+    const localStreamId = (loadAgentConfig(tp.info.localAgentConfigFile).config as { streamId: string }).streamId;
+    const stream = new OciStream({ endpoint: tp.info.endpoint, authProvider: instanceAuthProvider(otherConfig, credentials) });
+    await expect(
+      stream.createGroupCursor(localStreamId, { groupName: otherConfig.instanceId, instanceName: 'x', type: 'TRIM_HORIZON' }),
+    ).rejects.toBeInstanceOf(StreamNotFoundError);
+    // Its own stream is readable.
+    await expect(
+      stream.createGroupCursor(otherConfig.streamId, { groupName: otherConfig.instanceId, instanceName: 'x', type: 'TRIM_HORIZON' }),
+    ).resolves.toEqual(expect.any(String));
+
+    // The intruder changed nothing: the real agent still runs the command.
+    const done = await waitForState(victim, TERMINAL, 15_000);
+    expect(done.lifecycleState).toBe('SUCCEEDED');
+  });
+});
