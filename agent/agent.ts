@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { CommandCancelRequestedMessage, CommandIssuedMessage } from '../events/messages';
 import type { CommandSource } from '../shared/domain/model';
 import type { Clock } from '../shared/ports/clock';
@@ -18,11 +19,35 @@ import type { Ids } from '../shared/ports/ids';
 import { CursorExpiredError, StreamNotFoundError, type StreamConsumer, type StreamMessage } from '../shared/ports/stream';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker';
 import type { AgentConfig } from './config';
-import { lookupUser, startExecution, type ExecutionOutcome, type ExecutionResult, type ExecutorOptions, type RunAsUser, type RunningExecution, type ScriptFile } from './executor';
+import {
+  DEFAULT_SCRIPT_NAME,
+  lookupUser,
+  makeWorkDir,
+  removeWorkDir,
+  safeFileName,
+  startExecution,
+  type ExecutionOutcome,
+  type ExecutionResult,
+  type ExecutorOptions,
+  type RunAsUser,
+  type RunningExecution,
+  type ScriptFile,
+} from './executor';
 import { nullLogger, type Logger } from './log';
-import { parseInstanceStreamMessage } from './messages';
+import { parseInstanceStreamMessage } from '../events/parse';
+import { ObjectOutputSink } from './object-output';
+import {
+  baseNameOf,
+  describeLocation,
+  downloadObjectToFile,
+  outputLocation,
+  ScriptTooLargeError,
+  sourceLocation,
+  type ObjectLocation,
+  type ObjectTransfer,
+} from './object-storage';
 import { Outbox } from './outbox';
-import { textOutputOf, TailBuffer, type OutputSink } from './output';
+import { textOutputOf, TailBuffer } from './output';
 import { AdmissionPool, type PoolCounts } from './pool';
 import { isGroupAlive, isRecordedGroupOurs, killProcessGroup } from './process-group';
 import {
@@ -42,14 +67,21 @@ export const CANCELED_BEFORE_START_MESSAGE = 'The command was canceled before it
 
 export type AgentRuntimeConfig = Pick<
   AgentConfig,
-  'instanceId' | 'streamId' | 'stateDir' | 'commandExecutionMaxWorkers' | 'maxInFlight' | 'killGraceMs' | 'pollWaitMs' | 'runAsUser'
->;
+  | 'instanceId'
+  | 'streamId'
+  | 'stateDir'
+  | 'commandExecutionMaxWorkers'
+  | 'maxInFlight'
+  | 'killGraceMs'
+  | 'pollWaitMs'
+  | 'runAsUser'
+  | 'maxScriptBytes'
+  | 'maxOutputBytes'
+> &
+  Partial<Pick<AgentConfig, 'syncWrites'>>;
 
 /** What the agent needs of the `Stream` port: a group cursor over its instance stream, reads and commits. */
 export type InstanceStreamReader = Pick<StreamConsumer, 'createGroupCursor' | 'getMessages' | 'commit'>;
-
-/** Reads a script from Object Storage (another issue); without it such commands fail with a clear message. */
-export type ScriptFetcher = (source: Exclude<CommandSource, { sourceType: 'TEXT' }>, signal: AbortSignal) => Promise<Buffer>;
 
 export interface AgentDeps {
   stream: InstanceStreamReader;
@@ -59,9 +91,8 @@ export interface AgentDeps {
   log?: Logger;
   timers?: Timers;
   random?: () => number;
-  fetchScript?: ScriptFetcher;
-  /** Where a command's full output goes (Object Storage outputs are another issue); none by default. */
-  outputSink?: (message: CommandIssuedMessage) => OutputSink | undefined;
+  /** Object Storage sources and outputs, as the instance; without it such commands fail with a message, not run. */
+  objectStorage?: ObjectTransfer;
   /** Executor settings beyond the config (tests: a short stdio drain, a fake pwsh lookup). */
   executor?: Partial<Pick<ExecutorOptions, 'workRoot' | 'stdioDrainMs' | 'findExecutable'>>;
   pollBackoff?: BackoffPolicy;
@@ -103,6 +134,12 @@ interface Tracked {
   execution?: RunningExecution;
   receiveDelivered?: Promise<void>;
   stopReason?: 'agent-stop';
+}
+
+interface Prepared {
+  workDir: string;
+  script: ScriptFile;
+  output?: { transfer: ObjectTransfer; location: ObjectLocation };
 }
 
 type AckDecision = { run: true } | { run: false; reason: string } | { stopped: true };
@@ -148,17 +185,7 @@ export function describePollError(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
-/** The file name an object-sourced script is saved under (what a `commandString` refers to). */
-export function objectScriptName(source: Exclude<CommandSource, { sourceType: 'TEXT' }>): string {
-  if (source.sourceType === 'OBJECT_STORAGE_TUPLE') return source.objectName.split('/').pop() ?? source.objectName;
-  try {
-    const segment = new URL(source.sourceUri).pathname.split('/').pop() ?? '';
-    return decodeURIComponent(segment);
-  } catch {
-    return '';
-  }
-}
-
+/** Why a command was not run (its script or its output place is unusable); reported FAILED, exit code null. */
 class ScriptUnavailableError extends Error {
   constructor(message: string) {
     super(message);
@@ -180,6 +207,8 @@ class Agent implements RunningAgent {
   private readonly random: () => number;
   private readonly breaker: CircuitBreaker;
   private readonly stopController = new AbortController();
+  /** Aborted by a stop that kills running scripts: it also ends their output uploads. */
+  private readonly killController = new AbortController();
   private readonly workers = new Set<Promise<void>>();
   private readonly runAs: RunAsUser | undefined;
   private readonly workRoot: string;
@@ -200,6 +229,7 @@ class Agent implements RunningAgent {
       clock: deps.clock,
       newSessionId: () => `agent-${deps.ids.token()}`,
       log: this.log,
+      syncWrites: config.syncWrites ?? false,
       ...(deps.completedKeep !== undefined ? { completedKeep: deps.completedKeep } : {}),
     });
     this.agentSessionId = this.state.agentSessionId;
@@ -211,6 +241,7 @@ class Agent implements RunningAgent {
       },
       isPermanentFailure: isPermanentReportFailure,
       isPayload: isAgentReport,
+      syncWrites: config.syncWrites ?? false,
       timers: this.timers,
       random: this.random,
       log: this.log,
@@ -341,12 +372,13 @@ class Agent implements RunningAgent {
           signal,
         });
         for (const message of batch.messages) this.route(message);
-        // Committed only after every message is recorded on disk: a crash re-reads at most what was not recorded.
+        // Every message is recorded on disk now, so commands may start while the commit is on its way; the commit
+        // still comes after the records: a crash re-reads at most what was not recorded.
+        this.schedule();
         cursor = batch.messages.length > 0 ? await this.deps.stream.commit(this.config.streamId, batch.nextCursor) : batch.nextCursor;
         if (this.breaker.state !== 'closed') this.log.info('poll command recovered; circuit breaker closed');
         this.breaker.recordSuccess();
         failures = 0;
-        this.schedule();
         if (batch.messages.length === 0) {
           const idleMs = (this.deps.idlePollMs ?? DEFAULT_IDLE_POLL_MS) - (this.deps.clock.nowMs() - polledAtMs);
           if (idleMs > 0) await sleep(this.timers, idleMs, signal);
@@ -499,43 +531,62 @@ class Agent implements RunningAgent {
       t.area = StateArea.current;
       t.record = current;
       this.pool.set(t.id, 'running');
-      let script: ScriptFile;
+      let prepared: Prepared;
       try {
-        script = await this.resolveScript(t.record.message);
+        prepared = await this.prepare(t.record.message);
       } catch (err) {
         if (!(err instanceof ScriptUnavailableError)) throw err;
         this.finish(t, { outcome: 'FAILED', exitCode: null, message: err.message, ...emptyText() });
         return;
       }
-      await this.execute(t, current, script);
+      await this.execute(t, current, prepared);
     } catch (err) {
       this.log.error('unexpected error while running a command', { instanceAgentCommandId: t.id, error: err });
       this.finish(t, { outcome: 'FAILED', exitCode: null, message: `The agent failed to run the command: ${(err as Error).message}`, ...emptyText() });
     }
   }
 
-  private async execute(t: Tracked, current: CurrentRecord, script: ScriptFile): Promise<void> {
+  private async execute(t: Tracked, current: CurrentRecord, prepared: Prepared): Promise<void> {
     const message = t.record.message;
-    const sink = this.deps.outputSink?.(message);
-    const execution = await startExecution(
-      {
-        commandId: t.id,
-        instanceId: this.config.instanceId,
-        compartmentId: message.compartmentId,
-        script,
-        ...(message.content.commandString !== undefined ? { commandString: message.content.commandString } : {}),
-        timeoutSec: message.executionTimeOutInSeconds,
-        ...(sink !== undefined ? { sink } : {}),
-      },
-      {
-        workRoot: this.workRoot,
-        killGraceMs: this.config.killGraceMs,
-        timers: this.timers,
-        ...(this.runAs !== undefined ? { runAs: this.runAs } : {}),
-        ...(this.deps.executor?.stdioDrainMs !== undefined ? { stdioDrainMs: this.deps.executor.stdioDrainMs } : {}),
-        ...(this.deps.executor?.findExecutable !== undefined ? { findExecutable: this.deps.executor.findExecutable } : {}),
-      },
-    );
+    let sink: ObjectOutputSink | undefined;
+    let execution: RunningExecution;
+    try {
+      if (prepared.output !== undefined) {
+        sink = await ObjectOutputSink.open({
+          transfer: prepared.output.transfer,
+          location: prepared.output.location,
+          workDir: prepared.workDir,
+          maxOutputBytes: this.config.maxOutputBytes,
+          commandId: t.id,
+          instanceId: this.config.instanceId,
+          signal: this.killController.signal,
+        });
+      }
+      execution = await startExecution(
+        {
+          commandId: t.id,
+          instanceId: this.config.instanceId,
+          compartmentId: message.compartmentId,
+          script: prepared.script,
+          workDir: prepared.workDir,
+          ...(message.content.commandString !== undefined ? { commandString: message.content.commandString } : {}),
+          timeoutSec: message.executionTimeOutInSeconds,
+          ...(sink !== undefined ? { sink } : {}),
+        },
+        {
+          workRoot: this.workRoot,
+          killGraceMs: this.config.killGraceMs,
+          timers: this.timers,
+          ...(this.runAs !== undefined ? { runAs: this.runAs } : {}),
+          ...(this.deps.executor?.stdioDrainMs !== undefined ? { stdioDrainMs: this.deps.executor.stdioDrainMs } : {}),
+          ...(this.deps.executor?.findExecutable !== undefined ? { findExecutable: this.deps.executor.findExecutable } : {}),
+        },
+      );
+    } catch (err) {
+      await sink?.dispose();
+      removeWorkDir(prepared.workDir);
+      throw err;
+    }
     t.execution = execution;
     if (execution.pid !== undefined) {
       const spawned: CurrentRecord = { ...current, pid: execution.pid, workDir: execution.workDir, ...(execution.procStartTime !== undefined ? { procStartTime: execution.procStartTime } : {}) };
@@ -553,25 +604,56 @@ class Agent implements RunningAgent {
     this.finish(t, result);
   }
 
-  private async resolveScript(message: CommandIssuedMessage): Promise<ScriptFile> {
-    const source = message.content.source;
-    if (source.sourceType === 'TEXT') {
-      if (source.textSha256 !== undefined && createHash('sha256').update(source.text, 'utf8').digest('hex') !== source.textSha256.toLowerCase()) {
-        throw new ScriptUnavailableError('The script text does not match its textSha256, so it was not run.');
-      }
-      return { content: source.text };
+  /**
+   * Everything a run needs before its process exists, or a `ScriptUnavailableError` saying why it cannot run: the
+   * output's place, a working directory, and the script in it (an object source is downloaded here, after the ACK and
+   * before START).
+   */
+  private async prepare(message: CommandIssuedMessage): Promise<Prepared> {
+    const { source, output } = message.content;
+    if (source.sourceType === 'TEXT' && source.textSha256 !== undefined && createHash('sha256').update(source.text, 'utf8').digest('hex') !== source.textSha256.toLowerCase()) {
+      throw new ScriptUnavailableError('The script text does not match its textSha256, so it was not run.');
     }
-    if (this.deps.fetchScript === undefined) {
-      throw new ScriptUnavailableError('This agent cannot read scripts from Object Storage yet, so the script was not run.');
-    }
-    let content: Buffer;
+    const outputPlace =
+      output.outputType === 'TEXT'
+        ? undefined
+        : { transfer: this.objectStorage(), location: locate(() => outputLocation(output), 'The output cannot be written to Object Storage') };
+    const workDir = await makeWorkDir(this.workRoot, message.instanceAgentCommandId, this.runAs);
     try {
-      content = await this.deps.fetchScript(source, this.stopController.signal);
+      const script: ScriptFile = source.sourceType === 'TEXT' ? { content: source.text } : await this.download(source, workDir);
+      return { workDir, script, ...(outputPlace !== undefined ? { output: outputPlace } : {}) };
     } catch (err) {
-      throw new ScriptUnavailableError(`The script could not be read from Object Storage: ${(err as Error).message}`);
+      removeWorkDir(workDir);
+      throw err;
     }
-    const fileName = objectScriptName(source);
-    return { content, ...(fileName !== '' ? { fileName } : {}) };
+  }
+
+  private objectStorage(): ObjectTransfer {
+    if (this.deps.objectStorage === undefined) {
+      throw new ScriptUnavailableError('This agent has no Object Storage access configured, so the command was not run.');
+    }
+    return this.deps.objectStorage;
+  }
+
+  /** Streams the script object into the working directory under its base name, within `maxScriptBytes`. */
+  private async download(source: Exclude<CommandSource, { sourceType: 'TEXT' }>, workDir: string): Promise<ScriptFile> {
+    const transfer = this.objectStorage();
+    const location = locate(() => sourceLocation(source), 'The script cannot be read from Object Storage');
+    const savedFile = safeFileName(baseNameOf(location), DEFAULT_SCRIPT_NAME);
+    try {
+      const { head } = await downloadObjectToFile(transfer, location, path.join(workDir, savedFile), {
+        maxBytes: this.config.maxScriptBytes,
+        signal: this.stopController.signal,
+      });
+      return { savedFile, head };
+    } catch (err) {
+      if (err instanceof ScriptTooLargeError) {
+        throw new ScriptUnavailableError(
+          `The script ${describeLocation(location)} is larger than this agent's limit of ${err.maxBytes} bytes (maxScriptBytes), so it was not run.`,
+        );
+      }
+      throw new ScriptUnavailableError(`Could not download the script from ${describeLocation(location)}: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -616,13 +698,14 @@ class Agent implements RunningAgent {
 
   /** Queues FINISH, records completion, frees the worker now and the in-flight slot once FINISH is delivered. */
   private finish(t: Tracked, result: ExecutionResult): void {
+    // The tail is the output only for TEXT outputs; an Object Storage output holds all of it.
+    const textOutput = t.record.message.content.output.outputType === 'TEXT';
     const delivered = this.report(t.id, {
       type: 'FINISH',
       outcome: result.outcome,
       exitCode: result.exitCode,
       ...(result.message !== undefined ? { message: result.message } : {}),
-      text: result.text,
-      textSha256: result.textSha256,
+      ...(textOutput ? { text: result.text, textSha256: result.textSha256 } : {}),
     });
     this.markCompleted(t, result.outcome, result.exitCode, result.message);
     this.log.info('command finished', { instanceAgentCommandId: t.id, outcome: result.outcome, exitCode: result.exitCode, message: result.message });
@@ -676,6 +759,7 @@ class Agent implements RunningAgent {
 
   private killAllRunning(): void {
     this.killRunningOnStop = true;
+    this.killController.abort();
     for (const t of this.tracked.values()) {
       if (t.execution === undefined) continue;
       t.stopReason = 'agent-stop';
@@ -689,6 +773,15 @@ class Agent implements RunningAgent {
     await this.outbox.whenEmpty(options.drainOutboxMs ?? 5000);
     await this.outbox.stop();
     this.log.info('agent stopped', { agentSessionId: this.agentSessionId, outbox: this.outbox.size, pending: this.tracked.size });
+  }
+}
+
+/** A source or output location, or the reason (naming the URI) it is not one. */
+function locate(parse: () => ObjectLocation, what: string): ObjectLocation {
+  try {
+    return parse();
+  } catch (err) {
+    throw new ScriptUnavailableError(`${what}: ${(err as Error).message} The command was not run.`);
   }
 }
 

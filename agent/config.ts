@@ -14,6 +14,8 @@ export interface AgentConfig {
   /** The platform base URL (e.g. `http://127.0.0.1:8530`), without a trailing slash. */
   apiEndpoint: string;
   streamingEndpoint: string;
+  /** Where tuple sources and outputs are read and written (native URIs and PARs name their own); `apiEndpoint` by default. */
+  objectStorageEndpoint: string;
   streamId: string;
   /** PEM private key of the instance's API key. */
   keyFile: string;
@@ -27,6 +29,12 @@ export interface AgentConfig {
   killGraceMs: number;
   /** How long one stream poll may be held open waiting for a message. */
   pollWaitMs: number;
+  /** Largest script object downloaded; a larger one fails the command without running it. */
+  maxScriptBytes: number;
+  /** Largest output (stdout + stderr) spooled and uploaded to an Object Storage output; the rest is dropped. */
+  maxOutputBytes: number;
+  /** fsync every state and outbox write, so records also survive a power loss (see agent/files.ts). */
+  syncWrites: boolean;
 }
 
 export class AgentConfigError extends Error {
@@ -50,15 +58,22 @@ export interface LoadedAgentConfig {
 type Scalar = string | number | boolean;
 
 const DEFAULT_KILL_GRACE_MS = 5000;
-const DEFAULT_POLL_WAIT_MS = 10_000;
+const DEFAULT_POLL_WAIT_MS = 20_000;
 const MAX_POLL_WAIT_MS = 60_000;
 const MAX_KILL_GRACE_MS = 600_000;
 const MAX_CONFIG_BYTES = 64 * 1024;
+export const DEFAULT_MAX_SCRIPT_BYTES = 100 * 1024 ** 2;
+export const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 ** 3;
+/** OCI's largest single PutObject. */
+const MAX_OUTPUT_BYTES = 50 * 1024 ** 3;
+/** A script is one file in a working directory, not a data set. */
+const MAX_SCRIPT_BYTES = 2 * 1024 ** 3;
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'instanceId', 'tenancyId', 'apiEndpoint', 'streamingEndpoint', 'streamId', 'keyFile', 'fingerprint',
   'commandExecutionMaxWorkers', 'maxInFlight', 'logDir', 'stateDir', 'runAsUser', 'killGraceMs', 'pollWaitMs',
+  'objectStorageEndpoint', 'maxScriptBytes', 'maxOutputBytes', 'syncWrites',
 ]);
 
 /** Removes a `#` comment that is outside quotes and starts the line or follows whitespace (YAML's rule). */
@@ -184,7 +199,8 @@ class Reader {
     return path.resolve(this.baseDir, this.string(key));
   }
 
-  url(key: string): string {
+  url(key: string, defaultValue?: string): string {
+    if (defaultValue !== undefined && this.optionalString(key) === undefined) return defaultValue;
     const value = this.string(key);
     let url: URL;
     try {
@@ -194,6 +210,13 @@ class Reader {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AgentConfigError(`${key} must be an http(s) URL (got "${value}")`, key);
     return value.replace(/\/+$/, '');
+  }
+
+  boolean(key: string, defaultValue: boolean): boolean {
+    const value = this.values.get(key);
+    if (value === undefined) return defaultValue;
+    if (typeof value !== 'boolean') throw new AgentConfigError(`${key} must be true or false (got ${JSON.stringify(value)})`, key);
+    return value;
   }
 
   integer(key: string, defaultValue: number, min: number, max: number): number {
@@ -211,11 +234,13 @@ export function agentConfigFromValues(values: Map<string, Scalar>, baseDir: stri
   const r = new Reader(values, baseDir);
   const runAsUser = r.optionalString('runAsUser');
   const maxInFlightRaw = r.integer('maxInFlight', Limits.maxInFlightPerInstance, 1, Number.MAX_SAFE_INTEGER);
+  const apiEndpoint = r.url('apiEndpoint');
   const config: AgentConfig = {
     instanceId: r.string('instanceId'),
     tenancyId: r.string('tenancyId'),
-    apiEndpoint: r.url('apiEndpoint'),
+    apiEndpoint,
     streamingEndpoint: r.url('streamingEndpoint'),
+    objectStorageEndpoint: r.url('objectStorageEndpoint', apiEndpoint),
     streamId: r.string('streamId'),
     keyFile: r.path('keyFile'),
     fingerprint: r.string('fingerprint'),
@@ -227,6 +252,9 @@ export function agentConfigFromValues(values: Map<string, Scalar>, baseDir: stri
     ...(runAsUser !== undefined ? { runAsUser } : {}),
     killGraceMs: r.integer('killGraceMs', DEFAULT_KILL_GRACE_MS, 0, MAX_KILL_GRACE_MS),
     pollWaitMs: r.integer('pollWaitMs', DEFAULT_POLL_WAIT_MS, 0, MAX_POLL_WAIT_MS),
+    maxScriptBytes: r.integer('maxScriptBytes', DEFAULT_MAX_SCRIPT_BYTES, 1, MAX_SCRIPT_BYTES),
+    maxOutputBytes: r.integer('maxOutputBytes', DEFAULT_MAX_OUTPUT_BYTES, 0, MAX_OUTPUT_BYTES),
+    syncWrites: r.boolean('syncWrites', false),
   };
   const unknownKeys = [...values.keys()].filter((k) => !KNOWN_KEYS.has(k));
   return { config, unknownKeys };

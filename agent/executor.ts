@@ -35,17 +35,25 @@ export interface RunAsUser {
   home: string;
 }
 
-export interface ScriptFile {
-  content: Buffer | string;
-  /** The name the script is saved under (an object source's object name); defaults to script.sh / script.ps1. */
-  fileName?: string;
-}
+export type ScriptFile =
+  | {
+      content: Buffer | string;
+      /** The name the script is saved under; defaults to script.sh / script.ps1. */
+      fileName?: string;
+    }
+  /**
+   * Already saved in the execution's `workDir` (a downloaded object, under its base name so a `commandString` can
+   * refer to it); `head` is its first bytes, for the `#!` line.
+   */
+  | { savedFile: string; head: Buffer };
 
 export interface ExecutionSpec {
   commandId: string;
   instanceId: string;
   compartmentId?: string;
   script: ScriptFile;
+  /** A directory from `makeWorkDir` (holding a saved script); the execution owns it and removes it at the end. */
+  workDir?: string;
   /** Spec §3.3: a full command line, run with `bash -c` in the working directory that holds the script. */
   commandString?: string;
   /** 0 means no timeout; both 0 and larger values are capped at one day. */
@@ -98,7 +106,7 @@ function firstLineOf(content: Buffer | string): string {
 }
 
 /** A plain file name inside the working directory: no directories, nothing hidden behind `..`. */
-function safeFileName(name: string | undefined, fallback: string): string {
+export function safeFileName(name: string | undefined, fallback: string): string {
   if (name === undefined) return fallback;
   const base = name.split('/').pop() ?? '';
   if (base === '' || base === '.' || base === '..' || base.includes('\0') || base.length > 255) return fallback;
@@ -107,9 +115,12 @@ function safeFileName(name: string | undefined, fallback: string): string {
 
 /** Decides how to run the script (pure; the caller resolves paths). */
 export function planLaunch(script: ScriptFile, commandString: string | undefined, findExecutable: (name: string) => string | undefined): LaunchPlan {
-  const firstLine = firstLineOf(script.content);
+  const firstLine = firstLineOf('content' in script ? script.content : script.head);
   const isPowerShell = /^#ps1\s*$/i.test(firstLine);
-  const scriptName = safeFileName(script.fileName, isPowerShell && commandString === undefined ? POWERSHELL_SCRIPT_NAME : DEFAULT_SCRIPT_NAME);
+  const scriptName = safeFileName(
+    'content' in script ? script.fileName : script.savedFile,
+    isPowerShell && commandString === undefined ? POWERSHELL_SCRIPT_NAME : DEFAULT_SCRIPT_NAME,
+  );
   if (commandString !== undefined) {
     return { kind: 'spawn', file: 'bash', args: ['-c', commandString], appendScriptPath: false, scriptName, describe: 'bash -c <commandString>' };
   }
@@ -217,12 +228,35 @@ function failedBeforeSpawn(exitCode: number, message: string): ExecutionResult {
   return { outcome: 'FAILED', exitCode, message, ...text };
 }
 
-function notStarted(workDir: string, result: ExecutionResult): RunningExecution {
-  return { pid: undefined, procStartTime: undefined, workDir, output: new TailBuffer(1), result: Promise.resolve(result), cancel: () => Promise.resolve(result) };
+/** The sink's say on the result. A sink that throws lost the full output, so the run cannot count as SUCCEEDED. */
+async function finishOutput(sink: OutputSink, result: ExecutionResult): Promise<ExecutionResult> {
+  try {
+    return await sink.finish(result);
+  } catch (err) {
+    return {
+      ...result,
+      outcome: result.outcome === 'SUCCEEDED' ? 'FAILED' : result.outcome,
+      message: `${result.message ?? ''} Writing the full output failed: ${(err as Error).message}`.trim(),
+    };
+  }
 }
 
-function removeWorkDir(workDir: string): void {
+function notStarted(workDir: string, sink: OutputSink, result: ExecutionResult): RunningExecution {
+  const finished = finishOutput(sink, result).finally(() => removeWorkDir(workDir));
+  return { pid: undefined, procStartTime: undefined, workDir, output: new TailBuffer(1), result: finished, cancel: () => finished };
+}
+
+export function removeWorkDir(workDir: string): void {
   fs.rm(workDir, { recursive: true, force: true }, () => undefined);
+}
+
+/** A fresh private working directory for one execution under `workRoot` (owned by `runAs` when the agent is root). */
+export async function makeWorkDir(workRoot: string, commandId: string, runAs?: RunAsUser): Promise<string> {
+  fs.mkdirSync(workRoot, { recursive: true, mode: 0o711 });
+  const safeId = commandId.replace(/[^A-Za-z0-9._-]/g, '_').slice(-64);
+  const workDir = await fs.promises.mkdtemp(path.join(workRoot, `${safeId}-`));
+  if (runAs !== undefined && process.getuid?.() === 0) await fs.promises.chown(workDir, runAs.uid, runAs.gid);
+  return workDir;
 }
 
 /** Prepares the working directory, starts the script and returns once it has been spawned (or failed to). */
@@ -232,20 +266,18 @@ export async function startExecution(spec: ExecutionSpec, options: ExecutorOptio
   const runAs = options.runAs !== undefined && process.getuid?.() === 0 ? options.runAs : undefined;
   const plan = planLaunch(spec.script, spec.commandString, findExecutable);
 
-  fs.mkdirSync(options.workRoot, { recursive: true, mode: 0o711 });
-  const safeId = spec.commandId.replace(/[^A-Za-z0-9._-]/g, '_').slice(-64);
-  const workDir = await fs.promises.mkdtemp(path.join(options.workRoot, `${safeId}-`));
+  const sink = spec.sink ?? noopOutputSink;
+  const workDir = spec.workDir ?? (await makeWorkDir(options.workRoot, spec.commandId, runAs));
   const scriptPath = path.join(workDir, plan.scriptName);
-  await fs.promises.writeFile(scriptPath, spec.script.content, { mode: 0o700 });
-  if (runAs !== undefined) {
-    await fs.promises.chown(workDir, runAs.uid, runAs.gid);
-    await fs.promises.chown(scriptPath, runAs.uid, runAs.gid);
+  if ('content' in spec.script) {
+    await fs.promises.writeFile(scriptPath, spec.script.content, { mode: 0o700 });
+  } else if (spec.script.savedFile !== plan.scriptName) {
+    // pwsh -File wants a .ps1 name; an unsafe saved name was never used (the download uses safeFileName too).
+    await fs.promises.rename(path.join(workDir, spec.script.savedFile), scriptPath);
   }
+  if (runAs !== undefined) await fs.promises.chown(scriptPath, runAs.uid, runAs.gid);
 
-  if (plan.kind === 'fail') {
-    removeWorkDir(workDir);
-    return notStarted(workDir, failedBeforeSpawn(plan.exitCode, plan.message));
-  }
+  if (plan.kind === 'fail') return notStarted(workDir, sink, failedBeforeSpawn(plan.exitCode, plan.message));
 
   const args = plan.appendScriptPath ? [...plan.args, scriptPath] : plan.args;
   let child: ChildProcess;
@@ -259,17 +291,25 @@ export async function startExecution(spec: ExecutionSpec, options: ExecutorOptio
       ...(runAs !== undefined ? { uid: runAs.uid, gid: runAs.gid } : {}),
     });
   } catch (err) {
-    removeWorkDir(workDir);
     const failure = spawnFailure(err as NodeJS.ErrnoException, plan.describe);
-    return notStarted(workDir, failedBeforeSpawn(failure.exitCode, failure.message));
+    return notStarted(workDir, sink, failedBeforeSpawn(failure.exitCode, failure.message));
   }
-  return supervise(child, spec, options, timers, plan.describe, workDir);
+  return supervise(child, spec, options, timers, plan.describe, workDir, sink);
 }
 
-function supervise(child: ChildProcess, spec: ExecutionSpec, options: ExecutorOptions, timers: Timers, describe: string, workDir: string): RunningExecution {
+function supervise(
+  child: ChildProcess,
+  spec: ExecutionSpec,
+  options: ExecutorOptions,
+  timers: Timers,
+  describe: string,
+  workDir: string,
+  outputSink: OutputSink,
+): RunningExecution {
   const pid = child.pid;
   const tail = new TailBuffer(Limits.maxTextOutputBytes);
-  let sink: OutputSink | undefined = spec.sink ?? noopOutputSink;
+  /** Takes writes until one fails; `outputSink` still gets `finish`. */
+  let sink: OutputSink | undefined = outputSink;
   let sinkError: string | undefined;
   const timeoutSec = effectiveTimeoutSec(spec.timeoutSec);
   let stop: { reason: 'timeout' | 'cancel'; done: Promise<boolean> } | undefined;
@@ -322,7 +362,7 @@ function supervise(child: ChildProcess, spec: ExecutionSpec, options: ExecutorOp
   };
   const timeoutHandle: TimerHandle = timers.setTimeout(() => requestStop('timeout'), timeoutSec * 1000);
 
-  const result = (async (): Promise<ExecutionResult> => {
+  const resultOfRun = async (): Promise<ExecutionResult> => {
     const ended = await exit;
     exited = true;
     timers.clearTimeout(timeoutHandle);
@@ -334,12 +374,6 @@ function supervise(child: ChildProcess, spec: ExecutionSpec, options: ExecutorOp
     }
     child.stdout?.destroy();
     child.stderr?.destroy();
-    if (sink !== undefined) {
-      await sink.close().catch((err: unknown) => {
-        sinkError = (err as Error).message;
-      });
-    }
-    removeWorkDir(workDir);
     const text = textOutputOf(tail);
     const note = sinkError === undefined ? '' : ` Writing the full output failed: ${sinkError}`;
     if (ended.spawnError !== undefined) {
@@ -354,7 +388,10 @@ function supervise(child: ChildProcess, spec: ExecutionSpec, options: ExecutorOp
     if (ended.code !== null) return { outcome: 'FAILED', exitCode: ended.code, ...(note !== '' ? { message: note.trim() } : {}), ...text };
     const signal = ended.signal ?? 'SIGKILL';
     return { outcome: 'FAILED', exitCode: signalExitCode(signal), message: `The script was killed by signal ${signal}.${note}`, ...text };
-  })();
+  };
+  const result = resultOfRun()
+    .then((r) => finishOutput(outputSink, r))
+    .finally(() => removeWorkDir(workDir));
 
   return {
     pid,

@@ -19,16 +19,29 @@ function fsyncDir(dir: string): void {
 }
 
 /**
- * Writes `data` to `file` so that a crash at any point leaves either the old content or the new one: write a temp file
- * in the same directory, fsync it, rename over the target, fsync the directory (so the rename itself is durable).
+ * Whether writes are flushed to the disk (fsync of the file and of its directory) before they count as done.
+ *
+ * Without it a write is still atomic (temp file + rename) and survives the agent being killed (the page cache
+ * outlives the process); only a power loss or kernel crash can lose it. Run-once never depends on it: the server's
+ * ack compare-and-swap decides who may start a script, and the stream is committed only after the local write, so a
+ * lost record can strand a command (the sweeps then expire it or time it out) but never run it twice. Flushing costs
+ * milliseconds per write on the command's critical path, so it is a choice (`syncWrites` in the agent config).
  */
-export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
+export interface WriteOptions {
+  sync: boolean;
+}
+
+/**
+ * Writes `data` to `file` so that a crash at any point leaves either the old content or the new one: write a temp file
+ * in the same directory, rename it over the target; with `sync`, fsync the file before and the directory after.
+ */
+export function writeFileAtomic(file: string, data: string, options: WriteOptions = { sync: true }, mode = 0o600): void {
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
   const fd = fs.openSync(temp, 'w', mode);
   try {
     fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
+    if (options.sync) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
@@ -38,22 +51,22 @@ export function writeFileAtomic(file: string, data: string, mode = 0o600): void 
     fs.rmSync(temp, { force: true });
     throw err;
   }
-  fsyncDir(dir);
+  if (options.sync) fsyncDir(dir);
 }
 
-export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, `${JSON.stringify(value)}\n`);
+export function writeJsonAtomic(file: string, value: unknown, options: WriteOptions = { sync: true }): void {
+  writeFileAtomic(file, `${JSON.stringify(value)}\n`, options);
 }
 
-/** Unlinks `file` durably; a missing file is not an error (the operation is idempotent). */
-export function removeFile(file: string): void {
+/** Unlinks `file` (durably with `sync`); a missing file is not an error (the operation is idempotent). */
+export function removeFile(file: string, options: WriteOptions = { sync: true }): void {
   try {
     fs.unlinkSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  fsyncDir(path.dirname(file));
+  if (options.sync) fsyncDir(path.dirname(file));
 }
 
 /** Removes temp files a crash left behind in `dir` (they were never renamed into place, so they hold nothing). */

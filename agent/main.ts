@@ -1,6 +1,7 @@
 /**
  * Wiring for `runcommand agent --config <file>`: reads the config and the instance key, builds the signed reporter,
- * the file logger and the stream (the OCI Streaming adapter unless `makeStream` is injected), then starts the agent. Process concerns (signals) are opt-in via `stopOnSignals`.
+ * the file logger, the stream (the OCI Streaming adapter unless `makeStream` is injected) and Object Storage access
+ * (the OCI SDK, signed as the instance), then starts the agent. Process concerns (signals) are opt-in via `stopOnSignals`.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -8,9 +9,10 @@ import { SimpleAuthenticationDetailsProvider } from 'oci-common';
 import { OciStream } from '../shared/adapters/oci/stream';
 import { signRequest } from '../shared/api/signature';
 import { systemClock, type Clock } from '../shared/ports/clock';
-import { startAgent, type AgentDeps, type InstanceStreamReader, type RunningAgent, type StopOptions } from './agent';
+import { startAgent, type InstanceStreamReader, type RunningAgent, type StopOptions } from './agent';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config';
 import { FileLogger, type Logger } from './log';
+import { AgentObjectStorage, type ObjectTransfer } from './object-storage';
 import { HttpReporter, type Reporter } from './reporter';
 
 export interface InstanceCredentials {
@@ -27,7 +29,8 @@ export interface AgentMainDeps {
   stderrLogs?: boolean;
   /** Replaces the HTTP reporter (tests). */
   reporter?: Reporter;
-  fetchScript?: AgentDeps['fetchScript'];
+  /** Replaces Object Storage access (`instanceObjectStorage`). */
+  objectStorage?: ObjectTransfer;
 }
 
 export interface MainAgent extends RunningAgent {
@@ -59,6 +62,11 @@ export function ociInstanceStream(config: AgentConfig, credentials: InstanceCred
   return new OciStream({ endpoint: config.streamingEndpoint, authProvider: instanceAuthProvider(config, credentials) });
 }
 
+/** Object Storage sources and outputs, signed as the instance (a PAR unsigned), tuples on `objectStorageEndpoint`. */
+export function instanceObjectStorage(config: AgentConfig, credentials: InstanceCredentials): ObjectTransfer {
+  return new AgentObjectStorage({ endpoint: config.objectStorageEndpoint, authProvider: instanceAuthProvider(config, credentials) });
+}
+
 export async function startAgentFromConfigFile(configFile: string, deps: AgentMainDeps = {}): Promise<MainAgent> {
   const { config, unknownKeys } = loadAgentConfig(configFile);
   const clock = deps.clock ?? systemClock;
@@ -77,7 +85,7 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
     clock,
     ids: { token: () => randomBytes(16).toString('hex') },
     log,
-    ...(deps.fetchScript !== undefined ? { fetchScript: deps.fetchScript } : {}),
+    objectStorage: deps.objectStorage ?? instanceObjectStorage(config, credentials),
   });
   return {
     config,

@@ -24,6 +24,8 @@ export interface OutboxOptions<T> {
   log?: Logger;
   /** Current time for quarantined file names. */
   nowMs?: () => number;
+  /** Flush every write to the disk (see `WriteOptions` in files.ts); default false. */
+  syncWrites?: boolean;
 }
 
 interface Entry<T> {
@@ -97,7 +99,7 @@ export class Outbox<T> {
     const seq = this.nextSeq;
     this.nextSeq += 1;
     const file = path.join(this.options.dir, `${String(seq).padStart(SEQ_DIGITS, '0')}.json`);
-    writeJsonAtomic(file, { seq, payload });
+    writeJsonAtomic(file, { seq, payload }, { sync: this.options.syncWrites ?? false });
     const settled = new Promise<void>((resolve) => {
       this.entries.push({ seq, file, payload, attempts: 0, settle: resolve });
     });
@@ -148,7 +150,7 @@ export class Outbox<T> {
   private finish(entry: Entry<T>): void {
     const index = this.entries.indexOf(entry);
     if (index >= 0) this.entries.splice(index, 1);
-    removeFile(entry.file);
+    removeFile(entry.file, { sync: this.options.syncWrites ?? false });
     entry.settle?.();
     if (this.entries.length === 0) {
       const waiters = this.idleWaiters;

@@ -1,21 +1,26 @@
 /** Script output: a bounded tail of the combined stdout/stderr for TEXT results, and a sink for the full stream. */
 import { createHash } from 'node:crypto';
 import { Limits } from '../shared/domain/limits';
+import type { ExecutionResult } from './executor';
 
 export type OutputStreamName = 'stdout' | 'stderr';
 
 /**
- * Where the full output goes (Object Storage uploads are another issue). A returned promise pauses reading from the
- * script until it settles, so a slow sink applies backpressure instead of buffering.
+ * Where the full output goes (an Object Storage output: `object-output.ts`). A returned promise pauses reading from
+ * the script until it settles, so a slow sink applies backpressure instead of buffering.
  */
 export interface OutputSink {
   write(stream: OutputStreamName, chunk: Buffer): void | Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Called exactly once, after the script ended and its output drained (or when it could not be started), with the
+   * result so far; answers the result to report, which an upload that failed changes.
+   */
+  finish(result: ExecutionResult): Promise<ExecutionResult>;
 }
 
 export const noopOutputSink: OutputSink = {
   write: () => undefined,
-  close: () => Promise.resolve(),
+  finish: (result) => Promise.resolve(result),
 };
 
 /** Keeps the last `capacityBytes` bytes written, in a fixed buffer: memory never grows with the output. */

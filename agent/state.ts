@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Clock } from '../shared/ports/clock';
 import type { CommandIssuedMessage } from '../events/messages';
 import type { ExecutionOutcome } from './executor';
+import { isSafeId } from '../events/instance-messages';
 import { ensureDir, quarantineFile, readJsonFile, removeFile, removeStaleTempFiles, writeFileAtomic, writeJsonAtomic } from './files';
 import { nullLogger, type Logger } from './log';
 
@@ -55,16 +56,14 @@ export interface StateOptions {
   completedKeep?: number;
   corruptKeep?: number;
   log?: Logger;
+  /** Flush every write to the disk (see `WriteOptions` in files.ts); default false. */
+  syncWrites?: boolean;
 }
 
-const SAFE_ID = /^[A-Za-z0-9._-]{1,255}$/;
 const SESSION_FILE = 'agent-session-id';
 const DEFAULT_COMPLETED_KEEP = 1000;
 const DEFAULT_CORRUPT_KEEP = 100;
 
-export function isSafeId(id: string): boolean {
-  return SAFE_ID.test(id) && id !== '.' && id !== '..';
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -140,7 +139,7 @@ export class AgentState {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const id = this.options.newSessionId();
-    writeFileAtomic(file, `${id}\n`);
+    writeFileAtomic(file, `${id}\n`, { sync: true });
     return id;
   }
 
@@ -156,7 +155,7 @@ export class AgentState {
   }
 
   save(area: StateArea, id: string, record: PendingRecord | CurrentRecord | CompletedRecord): void {
-    writeJsonAtomic(this.fileOf(area, id), record);
+    writeJsonAtomic(this.fileOf(area, id), record, { sync: this.options.syncWrites ?? false });
   }
 
   /** Reads one area; files that do not parse or do not validate are quarantined and skipped. */
@@ -182,7 +181,7 @@ export class AgentState {
   }
 
   remove(area: StateArea, id: string): void {
-    removeFile(this.fileOf(area, id));
+    removeFile(this.fileOf(area, id), { sync: this.options.syncWrites ?? false });
   }
 
   complete(from: StateArea | undefined, record: CompletedRecord): void {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import * as common from 'oci-common';
 import { ComputeInstanceAgentClient } from 'oci-computeinstanceagent';
 import { dataPaths, type PlatformInfo } from '../platform/platform';
+import { fastSigningClientParams } from '../shared/adapters/oci/key-signer';
 import { classifySdkFailure } from '../shared/adapters/oci/sdk-errors';
 import { UsageError, optionString, parseArgs, type ParsedArgs } from './args';
 import type { OutputFormat, Writer } from './output';
@@ -110,7 +111,7 @@ export function apiContext(globals: GlobalOptions): ApiContext {
   } catch (e) {
     throw new UsageError(`cannot use OCI config ${configFile} [${profile}]: ${(e as Error).message}`);
   }
-  const client = new ComputeInstanceAgentClient({ authenticationDetailsProvider: authProvider });
+  const client = new ComputeInstanceAgentClient(fastSigningClientParams(authProvider));
   client.endpoint = endpoint;
   return { globals, platform, endpoint, authProvider, client, out: process.stdout, err: process.stderr };
 }

@@ -47,10 +47,11 @@ export class ExecutionEventFollower {
   }
 
   /**
-   * One long poll on every partition at once. The first partition to answer with messages ends the others' waits;
-   * their cursors stay where they were, so nothing is skipped.
+   * Every change, one long poll on every partition at once (a waiter for many commands filters itself). The first
+   * partition to answer with messages ends the others' waits; their cursors stay where they were, so nothing is
+   * skipped.
    */
-  private async pollAll(waitMs: number, signal: AbortSignal): Promise<Execution[]> {
+  async pollAll(waitMs: number, signal: AbortSignal): Promise<Execution[]> {
     const round = new AbortController();
     const onAbort = (): void => round.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });

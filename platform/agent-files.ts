@@ -23,6 +23,7 @@ export function writeAgentConfig(input: AgentConfigInput): string {
     `tenancyId: ${input.tenancyId}`,
     `apiEndpoint: ${input.endpoint}`,
     `streamingEndpoint: ${input.endpoint}`,
+    `objectStorageEndpoint: ${input.endpoint}`,
     `streamId: ${input.streamId}`,
     'keyFile: key.pem',
     `fingerprint: ${fingerprint}`,

@@ -37,6 +37,7 @@ import {
   listObjects,
   putObject,
   sendStorageError,
+  type ObjectOperationsDeps,
 } from './object-storage-objects';
 import { createPar, deletePar, getPar, listPars, servePar, type ParDeps } from './object-storage-pars';
 
@@ -60,6 +61,8 @@ export interface ObjectStorageEndpointDeps extends EndpointDeps {
   /** The base URL clients reach this endpoint at (a PAR's `fullPath`). */
   endpoint: () => string;
   maxObjectBytes?: number;
+  /** See `ObjectOperationsDeps.onObjectStored`: how object events leave the endpoint. */
+  onObjectStored?: ObjectOperationsDeps['onObjectStored'];
 }
 
 type Deps = ParDeps & EndpointDeps;

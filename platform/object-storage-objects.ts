@@ -69,6 +69,11 @@ export interface ObjectOperationsDeps {
   storage: EmbeddedObjectStorage;
   clock: Clock;
   maxObjectBytes: number;
+  /**
+   * Called after a PUT stored the object and before it answers (the platform enqueues the object event there). If it
+   * fails, so does the PUT: the client retries, and the retry's new version gets its own event.
+   */
+  onObjectStored?: (stored: { namespace: string; bucketName: string; objectName: string; etag: string }) => Promise<void>;
 }
 
 const META_PREFIX = 'opc-meta-';
@@ -194,6 +199,7 @@ export async function putObject(
       contentType: header(req, 'content-type') ?? DEFAULT_CONTENT_TYPE,
       ...(declared !== undefined ? { contentLength: Number(declared) } : {}),
     });
+    await deps.onObjectStored?.({ namespace: at.namespace, bucketName: at.bucketName, objectName, etag: stored.etag });
     res.writeHead(200, {
       etag: stored.etag,
       'opc-content-md5': stored.md5Base64,

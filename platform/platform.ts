@@ -2,6 +2,7 @@
  * The embedded single-machine platform: the SQLite store behind the ports, the identity bootstrap, one pool of hot
  * function processes per Fn function, and the gateway in front. `npm start` runs this plus an agent for this host.
  */
+import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,14 @@ import { StoredIdentityDirectory } from '../shared/app/identity-directory';
 import { randomIds } from '../shared/app/ids';
 import { writeOciConfigFile } from '../shared/api/oci-config';
 import type { FunctionName } from '../shared/api/routes';
-import { DEFAULT_IAM_BUCKET, serviceConfigToEnv, type Backend } from '../shared/config/service-config';
+import {
+  DEFAULT_IAM_BUCKET,
+  DEFAULT_TRIGGER_BUCKET,
+  DEFAULT_TRIGGER_PREFIX,
+  serviceConfigToEnv,
+  triggerPrefixOf,
+  type Backend,
+} from '../shared/config/service-config';
 import { EXECUTION_EVENTS_STREAM_NAME } from '../events/messages';
 import { systemClock, type Clock } from '../shared/ports/clock';
 import type { Ids } from '../shared/ports/ids';
@@ -25,17 +33,20 @@ import { objectStorageEndpoint } from './object-storage-endpoint';
 import { functionsBackendFromEnv, functionsServiceConfig, prepareServiceStorage } from './object-storage-service';
 import { addInstance, addUser, type KeyPair } from './identity-admin';
 import { writeAgentConfig } from './agent-files';
+import { ensureBucket, PLATFORM_META_BUCKET, PLATFORM_META_NAMESPACE, type BucketRegistry } from './buckets';
+import { EventRouter, objectEventEmitter, type DeliveryRecord, type DeliveryResult, type EventInvoke } from './event-router';
 import { DEFAULT_SCHEDULES, Scheduler, readSchedulesFile, type ScheduleConfig } from './scheduler';
 
 export const DEFAULT_PORT = 8530;
 /** The API's functions, plus those only the platform invokes (the scheduler's retention-sweep). */
-export type PlatformFunctionName = FunctionName | 'retention-sweep';
+export type PlatformFunctionName = FunctionName | 'retention-sweep' | 'object-events';
 export const FUNCTION_NAMES: readonly PlatformFunctionName[] = [
   'create-command',
   'query-commands',
   'cancel-command',
   'agent-callback',
   'retention-sweep',
+  'object-events',
 ];
 const OCI_PROFILE = 'DEFAULT';
 /** The OCI SDK's config-file provider wants a region; the platform ignores it. */
@@ -60,6 +71,9 @@ export interface PlatformInfo extends BootstrapRecord {
   localAgentConfigFile: string;
   dataDir: string;
   pid: number;
+  /** Scripts uploaded to `<triggerPrefix>/<instanceId>/...` in this bucket become commands for that instance. */
+  triggerBucket: string;
+  triggerPrefix: string;
 }
 
 export interface PlatformOptions {
@@ -78,12 +92,24 @@ export interface PlatformOptions {
   functionsBackend?: Backend;
   /** The largest object the Object Storage endpoint stores (default 10 GiB). */
   maxObjectBytes?: number;
+  /** The script-drop trigger bucket (created on first start) and prefix; default runcommand-scripts and scripts. */
+  triggerBucket?: string;
+  triggerPrefix?: string;
+  /** Wraps every delivery of an object event to the object-events function (fault injection in tests). */
+  interceptEventDelivery?: (body: Buffer, invoke: EventInvoke) => ReturnType<EventInvoke>;
 }
 
 export interface RunningPlatform {
   info: PlatformInfo;
   /** Per function: processes, busy, queued, started, crashed. */
   functionStats(): Record<string, FunctionPoolStats>;
+  /** Object-upload events on their way to the object-events function. */
+  objectEvents: {
+    /** Delivers an event now, outside the queue (a redelivery). */
+    deliver(event: unknown): Promise<DeliveryResult>;
+    pendingCount(): Promise<number>;
+    recent(): DeliveryRecord[];
+  };
   stop(): Promise<void>;
 }
 
@@ -115,7 +141,9 @@ export function openPlatformStore(dataDir: string, clock: Clock = systemClock): 
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(paths.db);
   const storage = new EmbeddedObjectStorage(db, { clock, blobDir: paths.blobs });
-  const streams = new EmbeddedStreams(db, { clock });
+  // Appends that pass through the gateway or the platform's own invokers wake long polls at once (notifyAppended);
+  // the cross-process check is only a safety net, so it runs rarely and costs an idle fleet next to nothing.
+  const streams = new EmbeddedStreams(db, { clock, pollIntervalMs: 250 });
   return { db, storage, streams, ids: randomIds(clock), clock, paths };
 }
 
@@ -204,6 +232,11 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     compartmentId: record.compartmentId,
   });
   const functionsBackend = options.functionsBackend ?? functionsBackendFromEnv(process.env);
+  const trigger = {
+    bucketName: options.triggerBucket ?? DEFAULT_TRIGGER_BUCKET,
+    prefix: triggerPrefixOf(options.triggerPrefix ?? DEFAULT_TRIGGER_PREFIX),
+  };
+  await ensureTriggerBucket(registry, store, record, trigger.bucketName);
 
   // Socket paths must stay short (the FDK's unix socket limit), whatever the data dir is.
   const socketDir = mkdtempSync(path.join(os.tmpdir(), 'rcfn-'));
@@ -214,14 +247,19 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     functionsStarted = resolve;
   });
   const createPools = (endpoint: string) => {
-    const config = functionsServiceConfig({
-      backend: functionsBackend,
-      namespace: record.namespace,
-      executionEventsStreamId: record.executionEventsStreamId,
-      embedded: { dbFile: paths.db, blobDir: paths.blobs },
-      endpoint,
-      servicePrincipal,
-    });
+    const config = {
+      ...functionsServiceConfig({
+        backend: functionsBackend,
+        namespace: record.namespace,
+        executionEventsStreamId: record.executionEventsStreamId,
+        embedded: { dbFile: paths.db, blobDir: paths.blobs },
+        endpoint,
+        servicePrincipal,
+      }),
+      triggerBucket: trigger.bucketName,
+      triggerPrefix: trigger.prefix,
+      servicePrincipalId: `${servicePrincipal.tenancyId}/${servicePrincipal.userId}`,
+    };
     for (const name of FUNCTION_NAMES) {
       pools.set(
         name,
@@ -238,6 +276,21 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     }
   };
 
+  const invokeObjectEvents: EventInvoke = async (body) => {
+    await functionsReady;
+    const pool = pools.get('object-events');
+    if (!pool) throw new Error('no function object-events');
+    return pool.invoke({ body, headers: { 'content-type': 'application/json' } });
+  };
+  const intercept = options.interceptEventDelivery;
+  const router = new EventRouter({
+    store: store.storage.bucket(PLATFORM_META_NAMESPACE, PLATFORM_META_BUCKET),
+    invoke: intercept ? (body) => intercept(body, invokeObjectEvents) : invokeObjectEvents,
+    log: options.log,
+    clock,
+    afterDelivery: () => store.streams.notifyAppended(),
+  });
+
   let endpoint = '';
   const gateway = new Gateway({
     mounts: [
@@ -253,6 +306,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         serviceUserId: servicePrincipal.userId,
         endpoint: () => endpoint,
         ...(options.maxObjectBytes !== undefined ? { maxObjectBytes: options.maxObjectBytes } : {}),
+        onObjectStored: objectEventEmitter({ registry, router, clock, newEventId: randomUUID }),
       }),
     ],
     host: options.host ?? '127.0.0.1',
@@ -275,6 +329,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     // Stopping the pools fails a sweep in flight, so the scheduler's stop is awaited only after them.
     const schedulerStopped = scheduler?.stop();
     await gateway.close().catch(() => undefined);
+    // Deliveries in flight finish (or fail and stay pending) while the pools still run.
+    await router.stop();
     await Promise.all([...pools.values()].map((p) => p.stop()));
     await schedulerStopped;
     store.streams.close();
@@ -287,6 +343,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     createPools(endpoint);
     await Promise.all([...pools.values()].map((p) => p.start()));
     functionsStarted();
+    router.start();
     scheduler = new Scheduler({
       schedules: options.schedules ?? readSchedulesFile(options.dataDir) ?? DEFAULT_SCHEDULES,
       invoke: (name, req) => {
@@ -320,6 +377,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     localAgentConfigFile,
     dataDir: path.resolve(options.dataDir),
     pid: process.pid,
+    triggerBucket: trigger.bucketName,
+    triggerPrefix: trigger.prefix,
   };
   writeFileSync(paths.platformJson, `${JSON.stringify(info, null, 2)}\n`);
   chmodSync(paths.platformJson, 0o644);
@@ -328,11 +387,38 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   return {
     info,
     functionStats: () => Object.fromEntries([...pools].map(([name, pool]) => [name, pool.stats()])),
+    objectEvents: {
+      deliver: (event) => router.deliver(event),
+      pendingCount: () => router.pendingCount(),
+      recent: () => router.recent(),
+    },
     stop: () => {
       stopped ??= stopAll();
       return stopped;
     },
   };
+}
+
+/**
+ * The script-drop trigger bucket: created on first start in the platform's compartment, by the admin (who may write
+ * it), with object events on; instances of that compartment may read it, so their agents download dropped scripts.
+ */
+async function ensureTriggerBucket(registry: BucketRegistry, store: PlatformStore, record: BootstrapRecord, name: string): Promise<void> {
+  await ensureBucket(registry, {
+    namespace: record.namespace,
+    name,
+    id: store.ids.ocid('bucket'),
+    compartmentId: record.compartmentId,
+    createdBy: record.adminUserId,
+    timeCreated: new Date(store.clock.nowMs()).toISOString(),
+    metadata: {},
+    publicAccessType: 'NoPublicAccess',
+    storageTier: 'Standard',
+    objectEventsEnabled: true,
+    freeformTags: {},
+    definedTags: {},
+    serviceOnly: false,
+  });
 }
 
 export function platformJsonExists(dataDir: string): boolean {

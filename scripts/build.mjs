@@ -1,7 +1,7 @@
 // Bundles every Fn function, the CLI (platform, agent) and the benchmark with esbuild, with source maps.
 // Native and SDK packages stay external: they are installed by `npm ci` beside the bundles.
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,13 +17,18 @@ const entryPoints = {
   ...(existsSync(path.join(root, 'cli/main.ts')) ? { 'cli/runcommand': path.join(root, 'cli/main.ts') } : {}),
   // The agent's own bundle: what a host runs, without the platform, SQLite or the CLI's SDK clients.
   'cli/runcommand-agent': path.join(root, 'cli/agent.ts'),
-  ...(existsSync(path.join(root, 'bench/bench.ts')) ? { 'bench/bench': path.join(root, 'bench/bench.ts') } : {}),
+  'bench/bench': path.join(root, 'bench/bench.ts'),
+  'bench/agent-host': path.join(root, 'bench/agent-host.ts'),
 };
 
-rmSync(out, { recursive: true, force: true });
-await build({
+// Built beside dist/ and swapped in only when the build succeeded, so a failed build leaves the last good one and
+// processes running from dist/ see either the old bundles or the new ones.
+const staging = `${out}.staging-${process.pid}`;
+rmSync(staging, { recursive: true, force: true });
+try {
+  await build({
   entryPoints,
-  outdir: out,
+  outdir: staging,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -32,7 +37,15 @@ await build({
   external: ['better-sqlite3', 'oci-common', 'oci-objectstorage', 'oci-streaming', 'oci-computeinstanceagent', '@fnproject/fdk'],
   logLevel: 'warning',
   legalComments: 'none',
-});
+  });
+} catch (e) {
+  rmSync(staging, { recursive: true, force: true });
+  throw e;
+}
 // The function image's entrypoint picks a bundle by FN_FN_NAME (func.yaml).
-copyFileSync(path.join(root, 'functions', 'entry.js'), path.join(out, 'fn.js'));
+copyFileSync(path.join(root, 'functions', 'entry.js'), path.join(staging, 'fn.js'));
+const previous = `${out}.previous-${process.pid}`;
+if (existsSync(out)) renameSync(out, previous);
+renameSync(staging, out);
+rmSync(previous, { recursive: true, force: true });
 console.error(`built ${Object.keys(entryPoints).length} bundle(s) into dist/`);

@@ -173,7 +173,7 @@ export async function verifySignedRequest(
   if (!key || key.tenancyId !== tenancyId || key.principalId !== principalId) throw notAuthenticated('Unknown key.');
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey(key.publicKeyPem);
+    publicKey = publicKeyObject(key.publicKeyPem);
   } catch (e) {
     throw notAuthenticated('Unknown key.', e);
   }
@@ -208,7 +208,27 @@ export interface RequestToSign {
   url: URL;
   headers: Record<string, string>;
   body?: Buffer | string;
+  /** Sign only `x-date (request-target) host` even for a POST/PUT/PATCH, as the SDK does for object PUTs and putMessages. */
+  excludeBody?: boolean;
 }
+
+/** Parsing a PEM key costs more than the signature itself; signers and verifiers reuse parsed keys (bounded). */
+const parsedKeys = new Map<string, KeyObject>();
+// Room for a whole fleet of agents' public keys on a platform; a key object is a few KB.
+const MAX_PARSED_KEYS = 4096;
+
+function parsedKey(pem: string, parse: (pem: string) => KeyObject): KeyObject {
+  let key = parsedKeys.get(pem);
+  if (!key) {
+    key = parse(pem);
+    if (parsedKeys.size >= MAX_PARSED_KEYS) parsedKeys.clear();
+    parsedKeys.set(pem, key);
+  }
+  return key;
+}
+
+const privateKeyObject = (pem: string) => parsedKey(pem, createPrivateKey);
+const publicKeyObject = (pem: string) => parsedKey(pem, createPublicKey);
 
 function findHeader(headers: Record<string, string>, name: string): string | undefined {
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
@@ -226,7 +246,7 @@ export function signRequest(req: RequestToSign, key: SigningKey, nowMs: number =
   const added: Record<string, string> = { 'x-date': new Date(nowMs).toUTCString() };
   if (findHeader(req.headers, 'host') === undefined) added.host = req.url.host;
   const headerNames = ['x-date', '(request-target)', 'host'];
-  if (BODY_METHODS.has(method)) {
+  if (BODY_METHODS.has(method) && !req.excludeBody) {
     const body = req.body ?? '';
     added['x-content-sha256'] = bodySha256Base64(body);
     if (findHeader(req.headers, 'content-type') === undefined) added['content-type'] = 'application/json';
@@ -241,7 +261,7 @@ export function signRequest(req: RequestToSign, key: SigningKey, nowMs: number =
       return `${lower}: ${findHeader(all, lower) ?? ''}`;
     })
     .join('\n');
-  const signature = sign('sha256', bytesOf(Buffer.from(text, 'utf8')), createPrivateKey(key.privateKeyPem)).toString('base64');
+  const signature = sign('sha256', bytesOf(Buffer.from(text, 'utf8')), privateKeyObject(key.privateKeyPem)).toString('base64');
   added.authorization = `Signature version="1",keyId="${key.keyId}",algorithm="rsa-sha256",headers="${headerNames.join(' ')}",signature="${signature}"`;
   return added;
 }

@@ -8,6 +8,9 @@
  *   RUNCOMMAND_STATE_BUCKET               commands, executions and their indexes (default runcommand-state)
  *   RUNCOMMAND_IAM_BUCKET                 users, compartments, instances, keys (default runcommand-iam)
  *   RUNCOMMAND_EXECUTION_EVENTS_STREAM_ID the stream of execution changes
+ *   RUNCOMMAND_TRIGGER_BUCKET             object-events: scripts dropped here become commands (default runcommand-scripts)
+ *   RUNCOMMAND_TRIGGER_PREFIX             object-events: ... under <prefix>/<instanceId>/ (default scripts)
+ *   RUNCOMMAND_SERVICE_PRINCIPAL          object-events: `<tenancyId>/<userId>` that creates commands from dropped scripts
  *   oci: RUNCOMMAND_OBJECTSTORAGE_ENDPOINT, RUNCOMMAND_STREAMING_ENDPOINT, RUNCOMMAND_OCI_AUTH
  *        (config-file | resource-principal | instance-principal), RUNCOMMAND_OCI_CONFIG_FILE, RUNCOMMAND_OCI_PROFILE
  */
@@ -21,6 +24,12 @@ export interface ServiceConfig {
   stateBucket: string;
   iamBucket: string;
   executionEventsStreamId: string;
+  /** Where dropped scripts become commands (object-events); defaults apply when absent. */
+  triggerBucket?: string;
+  /** Without a trailing slash. */
+  triggerPrefix?: string;
+  /** `<tenancyId>/<userId>` of the service principal (object-events creates commands as it). */
+  servicePrincipalId?: string;
   embedded: { dbFile: string; blobDir?: string };
   oci: {
     objectStorageEndpoint?: string;
@@ -33,11 +42,23 @@ export interface ServiceConfig {
 
 export const DEFAULT_STATE_BUCKET = 'runcommand-state';
 export const DEFAULT_IAM_BUCKET = 'runcommand-iam';
+export const DEFAULT_TRIGGER_BUCKET = 'runcommand-scripts';
+export const DEFAULT_TRIGGER_PREFIX = 'scripts';
+const TRIGGER_PREFIX = /^[^/]+(\/[^/]+)*$/;
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = env[name];
   if (!v) throw new ServiceError('InternalServerError', `The function is not configured: ${name} is not set.`);
   return v;
+}
+
+/** A trigger prefix is one or more non-empty path segments; a trailing slash is dropped. */
+export function triggerPrefixOf(raw: string): string {
+  const prefix = raw.replace(/\/+$/, '');
+  if (!TRIGGER_PREFIX.test(prefix)) {
+    throw new ServiceError('InternalServerError', `The trigger prefix must be non-empty path segments without empty parts, not ${JSON.stringify(raw)}.`);
+  }
+  return prefix;
 }
 
 export function serviceConfigFromEnv(env: NodeJS.ProcessEnv): ServiceConfig {
@@ -52,6 +73,9 @@ export function serviceConfigFromEnv(env: NodeJS.ProcessEnv): ServiceConfig {
     stateBucket: env.RUNCOMMAND_STATE_BUCKET ?? DEFAULT_STATE_BUCKET,
     iamBucket: env.RUNCOMMAND_IAM_BUCKET ?? DEFAULT_IAM_BUCKET,
     executionEventsStreamId: required(env, 'RUNCOMMAND_EXECUTION_EVENTS_STREAM_ID'),
+    triggerBucket: env.RUNCOMMAND_TRIGGER_BUCKET || DEFAULT_TRIGGER_BUCKET,
+    triggerPrefix: triggerPrefixOf(env.RUNCOMMAND_TRIGGER_PREFIX || DEFAULT_TRIGGER_PREFIX),
+    ...(env.RUNCOMMAND_SERVICE_PRINCIPAL ? { servicePrincipalId: env.RUNCOMMAND_SERVICE_PRINCIPAL } : {}),
     embedded: {
       dbFile: backend === 'embedded' ? required(env, 'RUNCOMMAND_DB_FILE') : '',
       ...(env.RUNCOMMAND_BLOB_DIR ? { blobDir: env.RUNCOMMAND_BLOB_DIR } : {}),
@@ -74,6 +98,9 @@ export function serviceConfigToEnv(c: ServiceConfig): Record<string, string> {
     RUNCOMMAND_STATE_BUCKET: c.stateBucket,
     RUNCOMMAND_IAM_BUCKET: c.iamBucket,
     RUNCOMMAND_EXECUTION_EVENTS_STREAM_ID: c.executionEventsStreamId,
+    ...(c.triggerBucket ? { RUNCOMMAND_TRIGGER_BUCKET: c.triggerBucket } : {}),
+    ...(c.triggerPrefix ? { RUNCOMMAND_TRIGGER_PREFIX: c.triggerPrefix } : {}),
+    ...(c.servicePrincipalId ? { RUNCOMMAND_SERVICE_PRINCIPAL: c.servicePrincipalId } : {}),
     ...(c.backend === 'embedded' ? { RUNCOMMAND_DB_FILE: c.embedded.dbFile } : {}),
     ...(c.embedded.blobDir ? { RUNCOMMAND_BLOB_DIR: c.embedded.blobDir } : {}),
     ...(c.backend === 'oci'

@@ -2,10 +2,13 @@
  * The composition root of a function process: builds `ServiceDeps` for the configured backend once and reuses it
  * for every call the (hot) process serves.
  */
+import { ObjectStorageClient } from 'oci-objectstorage';
 import type { ServiceDeps } from '../app/deps';
 import { StoredIdentityDirectory } from '../app/identity-directory';
 import { randomIds } from '../app/ids';
 import { jsonLogger } from '../app/log';
+import type { ObjectEventsDeps } from '../app/object-events';
+import { ServiceError } from '../domain/errors';
 import { openDatabase } from '../adapters/embedded/database';
 import { EmbeddedObjectStorage } from '../adapters/embedded/object-storage';
 import { EmbeddedStreams } from '../adapters/embedded/stream';
@@ -13,14 +16,18 @@ import { makeAuthProvider } from '../adapters/oci/auth';
 import { OciObjectStore } from '../adapters/oci/object-store';
 import { OciStream } from '../adapters/oci/stream';
 import { systemClock, type Clock } from '../ports/clock';
+import type { Principal } from '../ports/identity';
+import type { ObjectReader } from '../ports/object-reader';
 import type { ObjectStore } from '../ports/object-store';
 import type { StreamPublisher } from '../ports/stream';
-import { serviceConfigFromEnv, type ServiceConfig } from './service-config';
+import { DEFAULT_TRIGGER_BUCKET, DEFAULT_TRIGGER_PREFIX, serviceConfigFromEnv, type ServiceConfig } from './service-config';
 
 export interface Backends {
   state: ObjectStore;
   iam: ObjectStore;
   streams: StreamPublisher;
+  /** Heads objects in any bucket of the namespace (the object-events function). */
+  objects: ObjectReader;
 }
 
 export async function openBackends(config: ServiceConfig, clock: Clock): Promise<Backends> {
@@ -31,6 +38,7 @@ export async function openBackends(config: ServiceConfig, clock: Clock): Promise
       state: storage.bucket(config.namespaceName, config.stateBucket),
       iam: storage.bucket(config.namespaceName, config.iamBucket),
       streams: new EmbeddedStreams(db, { clock }),
+      objects: { headObject: (namespaceName, bucketName, objectName) => storage.head(namespaceName, bucketName, objectName) },
     };
   }
   const authProvider = await makeAuthProvider(
@@ -38,6 +46,8 @@ export async function openBackends(config: ServiceConfig, clock: Clock): Promise
       ? { type: 'config-file', ...(config.oci.configFile ? { file: config.oci.configFile } : {}), ...(config.oci.profile ? { profile: config.oci.profile } : {}) }
       : { type: config.oci.auth },
   );
+  const client = new ObjectStorageClient({ authenticationDetailsProvider: authProvider });
+  if (config.oci.objectStorageEndpoint) client.endpoint = config.oci.objectStorageEndpoint.replace(/\/+$/, '');
   const bucket = (bucketName: string) =>
     OciObjectStore.create({
       authProvider,
@@ -50,6 +60,10 @@ export async function openBackends(config: ServiceConfig, clock: Clock): Promise
     state: bucket(config.stateBucket),
     iam: bucket(config.iamBucket),
     streams: new OciStream({ endpoint: config.oci.streamingEndpoint, authProvider }),
+    // One client for every bucket: the adapter only binds the names, so a store per head costs nothing.
+    objects: {
+      headObject: (namespaceName, bucketName, objectName) => new OciObjectStore({ client, namespaceName, bucketName }).head(objectName),
+    },
   };
 }
 
@@ -74,4 +88,33 @@ export function processServiceDeps(component: string): Promise<ServiceDeps> {
     return buildServiceDeps(config, await openBackends(config, systemClock), systemClock, component);
   })();
   return cached;
+}
+
+/** `<tenancyId>/<userId>` → the user principal it names. */
+export function parseServicePrincipal(id: string | undefined): Principal {
+  const [tenancyId, userId, ...rest] = (id ?? '').split('/');
+  if (!tenancyId || !userId || rest.length > 0) {
+    throw new ServiceError('InternalServerError', 'The function is not configured: RUNCOMMAND_SERVICE_PRINCIPAL must be <tenancyId>/<userId>.');
+  }
+  return { type: 'user', tenancyId, userId };
+}
+
+export function buildObjectEventsDeps(config: ServiceConfig, backends: Backends, clock: Clock): ObjectEventsDeps {
+  return {
+    ...buildServiceDeps(config, backends, clock, 'object-events'),
+    objects: backends.objects,
+    trigger: { bucketName: config.triggerBucket ?? DEFAULT_TRIGGER_BUCKET, prefix: config.triggerPrefix ?? DEFAULT_TRIGGER_PREFIX },
+    servicePrincipal: parseServicePrincipal(config.servicePrincipalId),
+  };
+}
+
+let cachedObjectEvents: Promise<ObjectEventsDeps> | undefined;
+
+/** The object-events function's dependencies, built on first use from the environment. */
+export function processObjectEventsDeps(): Promise<ObjectEventsDeps> {
+  cachedObjectEvents ??= (async () => {
+    const config = serviceConfigFromEnv(process.env);
+    return buildObjectEventsDeps(config, await openBackends(config, systemClock), systemClock);
+  })();
+  return cachedObjectEvents;
 }

@@ -1,5 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as common from 'oci-common';
+import httpModule from 'node:http';
+import { requestSignerFor } from './key-signer';
+import { NodeHttpClient } from './node-http-client';
 import { StreamClient, models } from 'oci-streaming';
 import {
   CursorExpiredError,
@@ -40,12 +43,14 @@ interface RequestContext {
 const requestContext = new AsyncLocalStorage<RequestContext>();
 
 /**
- * Signs and sends like the SDK's `FetchHttpClient`, plus: the long-poll header on GET .../messages, the caller's
- * abort signal and a per-attempt timeout. oci-common's `FetchHttpClient` offers no per-request fetch options, so a
- * short-lived one is made per attempt. No circuit breaker: the SDK's breaker mishandles fetch options (it resolves to
- * `{response}` instead of the response), and oci-streaming uses none on the data plane by default either.
+ * Signs and sends like the SDK's `FetchHttpClient` (over node:http, `node-http-client.ts`), plus: the long-poll header
+ * on GET .../messages, the caller's abort signal and a per-attempt timeout; a short-lived client is made per attempt
+ * to carry them. No circuit breaker, as oci-streaming uses none on the data plane by default either.
  */
 export class LongPollHttpClient implements common.HttpClient {
+  /** One keep-alive pool for this client's calls: a long poll's connection is reused by the next call. */
+  private readonly agent = new httpModule.Agent({ keepAlive: true, maxSockets: 16 });
+
   constructor(
     private readonly signer: common.RequestSigner,
     private readonly requestTimeoutMs: number = DEFAULT_REQUEST_TIMEOUT_MS,
@@ -58,9 +63,9 @@ export class LongPollHttpClient implements common.HttpClient {
     else request.headers.delete(LONG_POLL_HEADER);
     const timeout = AbortSignal.timeout(this.requestTimeoutMs + longPollMs);
     const signal = context?.signal ? AbortSignal.any([context.signal, timeout]) : timeout;
-    const http = new common.FetchHttpClient(this.signer, null, { signal });
+    const http = new NodeHttpClient({ signer: this.signer, signal, agent: this.agent, idleTimeoutMs: this.requestTimeoutMs + longPollMs });
     try {
-      return await http.send(request, ...rest);
+      return await http.send(request, rest[0]);
     } catch (err) {
       // The SDK retries client-side errors unless told otherwise; a caller's abort must end the call.
       if (context?.signal?.aborted && typeof err === 'object' && err !== null) {
@@ -90,7 +95,7 @@ export interface StreamClientConfig {
 /** A `StreamClient` whose requests go through `LongPollHttpClient`; clients made otherwise never send the header. */
 export function createStreamClient(config: StreamClientConfig): StreamClient {
   const httpClient = new LongPollHttpClient(
-    new common.DefaultRequestSigner(config.authProvider),
+    requestSignerFor(config.authProvider),
     config.requestTimeoutMs,
   );
   const client = new StreamClient({ httpClient }, config.clientConfiguration);

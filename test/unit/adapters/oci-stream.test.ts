@@ -226,7 +226,7 @@ describe('OciStream.getMessages', () => {
   });
 
   it('maps a dropped connection to StreamUnavailableError', async () => {
-    nock(ENDPOINT).get(`${BASE}/messages`).query(true).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
+    nock(ENDPOINT).get(`${BASE}/messages`).query(true).replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
 
     await expect(stream().getMessages(STREAM_ID, CURSOR, { limit: 10 })).rejects.toBeInstanceOf(StreamUnavailableError);
   });

@@ -8,7 +8,10 @@ import { AgentState, StateArea, type CurrentRecord } from '../../../agent/state'
 import { systemClock } from '../../../shared/ports/clock';
 import { FakePlatform, INSTANCE_ID, cancelMessage, issuedMessage, transient } from './support/fake-platform';
 import { TestStream } from './support/memory-stream';
+import { FakeObjectStorage } from './support/fake-object-storage';
 import { FakeTimers, flush, MemoryLogger, tempDir, testIds, waitFor } from './support/helpers';
+import { ObjectTransferError } from '../../../agent/object-storage';
+import type { CommandContent } from '../../../shared/domain/model';
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -37,6 +40,8 @@ function harness(overrides: Partial<AgentRuntimeConfig> = {}): Harness {
     maxInFlight: 5,
     killGraceMs: 300,
     pollWaitMs: 1000,
+    maxScriptBytes: 1024 * 1024,
+    maxOutputBytes: 1024 * 1024,
     ...overrides,
   };
   const fast = { baseMs: 10, maxMs: 50 };
@@ -333,44 +338,6 @@ describe('agent', () => {
     clearTimeout(timer);
   });
 
-  it('streams the full output to the sink it is given, besides the 1 KiB tail', async () => {
-    const h = harness();
-    const chunks: string[] = [];
-    let closed = false;
-    await start(h, { outputSink: () => ({ write: (_stream, chunk) => void chunks.push(chunk.toString()), close: async () => void (closed = true) }) });
-    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'seq 1 2000' });
-    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
-    const full = Array.from({ length: 2000 }, (_, i) => `${i + 1}\n`).join('');
-    expect(chunks.join('')).toBe(full);
-    expect(closed).toBe(true);
-    expect(h.platform.executions.get(id)?.text).toBe(full.slice(-1024));
-  });
-
-  it('fails an Object Storage script it cannot fetch, with a message, without running anything', async () => {
-    const h = harness();
-    await start(h);
-    const { instanceAgentCommandId: id } = h.platform.issue({
-      content: { source: { sourceType: 'OBJECT_STORAGE_TUPLE', namespaceName: 'ns', bucketName: 'b', objectName: 'scripts/main.sh' }, output: { outputType: 'TEXT' } },
-    });
-    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
-    expect(h.platform.finished(id)?.event).toMatchObject({ outcome: 'FAILED', exitCode: null, message: expect.stringMatching(/cannot read scripts from Object Storage/) });
-    expect(h.platform.reportsOf(id, 'START')).toEqual([]);
-  });
-
-  it('runs a fetched Object Storage script under its object name for the commandString', async () => {
-    const h = harness();
-    await start(h, { fetchScript: async () => Buffer.from('echo "main says $1"') });
-    const { instanceAgentCommandId: id } = h.platform.issue({
-      content: {
-        source: { sourceType: 'OBJECT_STORAGE_URI', sourceUri: 'https://objectstorage.example.com/n/ns/b/b/o/scripts%2Fmain.sh' },
-        output: { outputType: 'TEXT' },
-        commandString: '/bin/sh main.sh abc',
-      },
-    });
-    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
-    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'main says abc\n' });
-  });
-
   it('stop({ killRunning }) stops running scripts and reports them FAILED', async () => {
     const h = harness();
     const agent = await start(h);
@@ -389,5 +356,119 @@ describe('agent', () => {
     h.stream.publishJson(message); // unknown to the platform: every report answers 404
     await waitFor(() => fs.existsSync(path.join(h.stateDir, 'completed', `${message.instanceAgentCommandId}.json`)), 10_000, 'completed');
     expect(h.platform.reportsOf(message.instanceAgentCommandId).map((r) => r.event.type)).toEqual(['ACK']);
+  });
+});
+
+describe('agent with Object Storage sources and outputs', () => {
+  const tuple = (objectName: string) => ({ sourceType: 'OBJECT_STORAGE_TUPLE' as const, namespaceName: 'ns', bucketName: 'scripts', objectName });
+  const textOutput = { outputType: 'TEXT' as const };
+  const objectOutput = { outputType: 'OBJECT_STORAGE_TUPLE' as const, namespaceName: 'ns', bucketName: 'out', objectName: 'runs/out.log' };
+
+  async function runToFinish(content: CommandContent, deps: Partial<AgentDeps>, overrides: Partial<AgentRuntimeConfig> = {}) {
+    const h = harness(overrides);
+    await start(h, deps);
+    const { instanceAgentCommandId: id } = h.platform.issue({ content });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    return { h, id, types: h.platform.reportsOf(id).map((r) => r.event.type), execution: h.platform.executions.get(id), event: h.platform.finished(id)?.event };
+  }
+
+  it('downloads a tuple source and runs it under its base name, so the commandString can call it', async () => {
+    const storage = new FakeObjectStorage();
+    storage.put('ns/scripts/tools/main.sh', 'echo "main says $1"');
+    const { execution, types } = await runToFinish({ source: tuple('tools/main.sh'), output: textOutput, commandString: '/bin/sh main.sh abc' }, { objectStorage: storage });
+    expect(execution).toMatchObject({ lifecycle: 'SUCCEEDED', exitCode: 0, text: 'main says abc\n' });
+    expect(types).toEqual(['ACK', 'START', 'FINISH']);
+  });
+
+  it('runs a native-URI source with its #! interpreter', async () => {
+    const storage = new FakeObjectStorage();
+    storage.put('ns/scripts/py/hello.py', '#!/usr/bin/env python3\nprint("from python")');
+    const { execution } = await runToFinish(
+      { source: { sourceType: 'OBJECT_STORAGE_URI', sourceUri: 'https://objectstorage.example.com/n/ns/b/scripts/o/py%2Fhello.py' }, output: textOutput },
+      { objectStorage: storage },
+    );
+    expect(execution).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'from python\n' });
+    expect(storage.opened[0]).toMatchObject({ kind: 'native', endpoint: 'https://objectstorage.example.com', objectName: 'py/hello.py' });
+  });
+
+  it('fails a missing source object with a message naming it and the cause, exit code null, never started', async () => {
+    const { event, types } = await runToFinish({ source: tuple('missing.sh'), output: textOutput }, { objectStorage: new FakeObjectStorage() });
+    expect(event).toMatchObject({ outcome: 'FAILED', exitCode: null, message: 'Could not download the script from ns/scripts/missing.sh: ObjectNotFound (404)' });
+    expect(types).toEqual(['ACK', 'FINISH']);
+  });
+
+  it.each([
+    ['announced up front', true],
+    ['found while streaming', false],
+  ])('fails a script larger than maxScriptBytes (%s) with a message naming the limit, without running it', async (_how, announceLength) => {
+    const storage = new FakeObjectStorage();
+    storage.announceLength = announceLength;
+    const marker = path.join(tempDir('agent-marker-'), 'ran');
+    storage.put('ns/scripts/big.sh', `touch ${marker}\n#${'x'.repeat(10_000)}\n`);
+    const { event, types } = await runToFinish({ source: tuple('big.sh'), output: textOutput }, { objectStorage: storage }, { maxScriptBytes: 4096 });
+    expect(event).toMatchObject({ outcome: 'FAILED', exitCode: null, message: expect.stringContaining('larger than this agent\'s limit of 4096 bytes (maxScriptBytes)') });
+    expect(types).toEqual(['ACK', 'FINISH']);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('fails a TEXT script whose textSha256 does not match, without running it, and runs one that matches', async () => {
+    const marker = path.join(tempDir('agent-marker-'), 'ran');
+    const text = `touch ${marker}`;
+    const wrong = await runToFinish({ source: { sourceType: 'TEXT', text, textSha256: sha256('something else') }, output: textOutput }, {});
+    expect(wrong.event).toMatchObject({ outcome: 'FAILED', exitCode: null, message: expect.stringMatching(/does not match its textSha256/) });
+    expect(wrong.types).toEqual(['ACK', 'FINISH']);
+    expect(fs.existsSync(marker)).toBe(false);
+    const right = await runToFinish({ source: { sourceType: 'TEXT', text, textSha256: sha256(text).toUpperCase() }, output: textOutput }, {});
+    expect(right.execution?.lifecycle).toBe('SUCCEEDED');
+    expect(fs.existsSync(marker)).toBe(true);
+  });
+
+  it('fails Object Storage commands with a message when the agent has no Object Storage access', async () => {
+    const { event, types } = await runToFinish({ source: tuple('main.sh'), output: textOutput }, {});
+    expect(event).toMatchObject({ outcome: 'FAILED', exitCode: null, message: expect.stringMatching(/no Object Storage access/) });
+    expect(types).toEqual(['ACK', 'FINISH']);
+  });
+
+  it('fails, without running it, a command whose outputUri names no object', async () => {
+    const marker = path.join(tempDir('agent-marker-'), 'ran');
+    const { event } = await runToFinish(
+      { source: { sourceType: 'TEXT', text: `touch ${marker}` }, output: { outputType: 'OBJECT_STORAGE_URI', outputUri: 'https://objectstorage.example.com/n/ns/b/out' } },
+      { objectStorage: new FakeObjectStorage() },
+    );
+    expect(event).toMatchObject({ outcome: 'FAILED', exitCode: null, message: expect.stringMatching(/^The output cannot be written to Object Storage: .*not an Object Storage object URL/) });
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('uploads stdout then stderr as one object with their sizes, and reports no text tail', async () => {
+    const storage = new FakeObjectStorage();
+    const { id, execution, event } = await runToFinish(
+      { source: { sourceType: 'TEXT', text: 'seq 1 3000; echo oops >&2; exit 4' }, output: objectOutput },
+      { objectStorage: storage },
+    );
+    const stdout = Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join('');
+    expect(execution).toMatchObject({ lifecycle: 'FAILED', exitCode: 4 });
+    expect(event?.text).toBeUndefined();
+    expect(event?.message).toBeUndefined();
+    const stored = storage.get('ns/out/runs/out.log');
+    expect(stored?.body.toString()).toBe(`${stdout}oops\n`);
+    expect(stored?.metadata).toEqual({
+      'runcommand-stdout-bytes': String(stdout.length),
+      'runcommand-stderr-bytes': '5',
+      'runcommand-dropped-bytes': '0',
+      'runcommand-command-id': id,
+      'runcommand-instance-id': INSTANCE_ID,
+      'runcommand-exit-code': '4',
+    });
+  });
+
+  it('never reports SUCCEEDED when the output upload fails: FAILED with exit code 0 and the upload error', async () => {
+    const storage = new FakeObjectStorage();
+    storage.uploadFailure = new ObjectTransferError('BucketNotFound (404)', 404);
+    const { execution } = await runToFinish({ source: { sourceType: 'TEXT', text: 'echo fine' }, output: objectOutput }, { objectStorage: storage });
+    expect(execution).toMatchObject({
+      lifecycle: 'FAILED',
+      exitCode: 0,
+      message: 'The script exited 0 but its output could not be uploaded to ns/out/runs/out.log: BucketNotFound (404)',
+    });
   });
 });

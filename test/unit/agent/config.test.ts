@@ -60,6 +60,7 @@ describe('parseAgentConfig', () => {
       tenancyId: 'ocid1.tenancy.oc1..t',
       apiEndpoint: 'http://127.0.0.1:8530',
       streamingEndpoint: 'http://127.0.0.1:8530',
+      objectStorageEndpoint: 'http://127.0.0.1:8530',
       streamId: 'ocid1.stream.oc1..s',
       keyFile: '/etc/runcommand/key.pem',
       fingerprint: 'aa:bb:cc:dd',
@@ -68,7 +69,10 @@ describe('parseAgentConfig', () => {
       logDir: '/etc/runcommand/log',
       stateDir: '/var/lib/runcommand',
       killGraceMs: 5000,
-      pollWaitMs: 10000,
+      pollWaitMs: 20000,
+      maxScriptBytes: 100 * 1024 * 1024,
+      maxOutputBytes: 10 * 1024 ** 3,
+      syncWrites: false,
     });
     expect(unknownKeys).toEqual([]);
   });
@@ -79,6 +83,19 @@ describe('parseAgentConfig', () => {
       '/',
     );
     expect(config).toMatchObject({ maxInFlight: 5, commandExecutionMaxWorkers: 3, runAsUser: 'ocarun', killGraceMs: 100, pollWaitMs: 0 });
+  });
+
+  it('reads the Object Storage endpoint and the script and output size limits', () => {
+    const { config } = parseAgentConfig(
+      [...REQUIRED, 'objectStorageEndpoint: https://objectstorage.us-ashburn-1.oraclecloud.com/', 'maxScriptBytes: 1048576', 'maxOutputBytes: 0'].join('\n'),
+      '/',
+    );
+    expect(config).toMatchObject({ objectStorageEndpoint: 'https://objectstorage.us-ashburn-1.oraclecloud.com', maxScriptBytes: 1048576, maxOutputBytes: 0 });
+  });
+
+  it('reads syncWrites as a boolean and names it when it is not one', () => {
+    expect(parseAgentConfig([...REQUIRED, 'syncWrites: true'].join('\n'), '/').config.syncWrites).toBe(true);
+    expect(() => parseAgentConfig([...REQUIRED, 'syncWrites: 1'].join('\n'), '/')).toThrow(/syncWrites must be true or false/);
   });
 
   it('reports unknown keys instead of failing', () => {
@@ -106,6 +123,9 @@ describe('parseAgentConfig', () => {
     ['zero workers', [...REQUIRED, 'commandExecutionMaxWorkers: 0'], 'commandExecutionMaxWorkers', /commandExecutionMaxWorkers must be an integer from 1/],
     ['a non-integer', [...REQUIRED, 'killGraceMs: soon'], 'killGraceMs', /killGraceMs must be an integer/],
     ['a bad URL', [...REQUIRED.filter((l) => !l.startsWith('apiEndpoint')), 'apiEndpoint: ftp://x'], 'apiEndpoint', /apiEndpoint must be an http\(s\) URL/],
+    ['a bad Object Storage endpoint', [...REQUIRED, 'objectStorageEndpoint: objectstorage'], 'objectStorageEndpoint', /objectStorageEndpoint must be an http\(s\) URL/],
+    ['a zero script limit', [...REQUIRED, 'maxScriptBytes: 0'], 'maxScriptBytes', /maxScriptBytes must be an integer from 1 to 2147483648/],
+    ['an output limit past OCI\'s largest object', [...REQUIRED, `maxOutputBytes: ${51 * 1024 ** 3}`], 'maxOutputBytes', /maxOutputBytes must be an integer from 0 to 53687091200/],
     ['a boolean id', [...REQUIRED.filter((l) => !l.startsWith('instanceId')), 'instanceId: true'], 'instanceId', /instanceId must be a string/],
   ])('names the key for %s', (_name, lines, key, message) => {
     const err = configError(lines.join('\n'));

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { lookupUser, planLaunch, startExecution, type ExecutionSpec, type ExecutorOptions } from '../../../agent/executor';
+import { lookupUser, makeWorkDir, planLaunch, startExecution, type ExecutionResult, type ExecutionSpec, type ExecutorOptions } from '../../../agent/executor';
+import type { OutputSink, OutputStreamName } from '../../../agent/output';
 import { isGroupAlive } from '../../../agent/process-group';
 import { tempDir, waitFor } from './support/helpers';
 
@@ -50,6 +51,59 @@ describe('planLaunch', () => {
   it('runs a commandString with bash -c next to the script saved under its object name', () => {
     expect(planLaunch({ content: 'echo $1', fileName: 'main.sh' }, 'bash main.sh abc', none)).toMatchObject({ file: 'bash', args: ['-c', 'bash main.sh abc'], appendScriptPath: false, scriptName: 'main.sh' });
     expect(planLaunch({ content: 'x', fileName: '../../etc/cron.d/x' }, 'true', none)).toMatchObject({ scriptName: 'x' });
+  });
+
+  it('reads the #! line of a saved (downloaded) script from its head, and keeps its name', () => {
+    expect(planLaunch({ savedFile: 'tool.py', head: Buffer.from('#!/usr/bin/python3\nprint(1)') }, undefined, none)).toMatchObject({ file: '/usr/bin/python3', scriptName: 'tool.py' });
+    expect(planLaunch({ savedFile: 'setup', head: Buffer.from('#ps1\n') }, undefined, () => '/usr/bin/pwsh')).toMatchObject({ scriptName: 'setup.ps1' });
+  });
+});
+
+/** A sink that records what it is given and lets a test decide the final result. */
+function recordingSink(finish: (r: ExecutionResult) => ExecutionResult = (r) => r): OutputSink & { written: Record<OutputStreamName, string>; finished: ExecutionResult[] } {
+  const written: Record<OutputStreamName, string> = { stdout: '', stderr: '' };
+  const finished: ExecutionResult[] = [];
+  return {
+    written,
+    finished,
+    write: (stream, chunk) => {
+      written[stream] += chunk.toString();
+    },
+    finish: async (r) => {
+      finished.push(r);
+      return finish(r);
+    },
+  };
+}
+
+describe('startExecution with a prepared working directory and an output sink', () => {
+  it('runs a script already saved in the working directory, under its name, and removes the directory', async () => {
+    const workRoot = tempDir('exec-work-');
+    const workDir = await makeWorkDir(workRoot, 'ocid1.instanceagentcommand.oc1..saved');
+    fs.writeFileSync(path.join(workDir, 'main.sh'), 'echo "main $1"');
+    const execution = await startExecution(spec('', { workDir, script: { savedFile: 'main.sh', head: Buffer.from('echo') }, commandString: 'bash main.sh x' }), options({ workRoot }));
+    expect(execution.workDir).toBe(workDir);
+    await expect(execution.result).resolves.toMatchObject({ outcome: 'SUCCEEDED', text: 'main x\n' });
+    await waitFor(() => !fs.existsSync(workDir), 2000, 'work dir removed');
+  });
+
+  it('gives the sink stdout and stderr apart, and reports the result the sink finishes with', async () => {
+    const sink = recordingSink((r) => ({ ...r, outcome: 'FAILED', message: 'upload failed' }));
+    const result = await run('echo out; echo err >&2', { sink });
+    expect(sink.written).toEqual({ stdout: 'out\n', stderr: 'err\n' });
+    expect(sink.finished).toEqual([expect.objectContaining({ outcome: 'SUCCEEDED', exitCode: 0 })]);
+    expect(result).toMatchObject({ outcome: 'FAILED', exitCode: 0, message: 'upload failed', text: 'out\nerr\n' });
+  });
+
+  it('finishes the sink also when the script could not be started', async () => {
+    const sink = recordingSink();
+    await expect(run('#ps1\nGet-Date', { sink }, { findExecutable: () => undefined })).resolves.toMatchObject({ outcome: 'FAILED', exitCode: 127 });
+    expect(sink.finished).toEqual([expect.objectContaining({ exitCode: 127 })]);
+  });
+
+  it('never reports SUCCEEDED when the sink fails to finish', async () => {
+    const sink: OutputSink = { write: () => undefined, finish: () => Promise.reject(new Error('disk gone')) };
+    await expect(run('true', { sink })).resolves.toMatchObject({ outcome: 'FAILED', exitCode: 0, message: 'Writing the full output failed: disk gone' });
   });
 });
 

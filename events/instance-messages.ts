@@ -2,10 +2,16 @@
  * Validation of instance stream messages at the agent's edge (`events/messages.ts` shapes). A message that does not
  * validate is logged and skipped by the caller; the error names the field.
  */
-import type { CommandCancelRequestedMessage, CommandIssuedMessage, InstanceStreamMessage } from '../events/messages';
+import type { CommandCancelRequestedMessage, CommandIssuedMessage, InstanceStreamMessage } from './messages';
 import type { CommandContent, CommandOutput, CommandSource } from '../shared/domain/model';
 import { Limits } from '../shared/domain/limits';
-import { isSafeId } from './state';
+
+const SAFE_ID = /^[A-Za-z0-9._-]{1,255}$/;
+
+/** Agents name files after command ids, so an id must be a plain file name. */
+export function isSafeId(id: string): boolean {
+  return SAFE_ID.test(id) && id !== '.' && id !== '..';
+}
 
 export class InvalidMessageError extends Error {
   constructor(

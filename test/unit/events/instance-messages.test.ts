@@ -1,5 +1,5 @@
-import { InvalidMessageError, parseInstanceStreamMessage } from '../../../agent/messages';
-import { cancelMessage, issuedMessage } from './support/fake-platform';
+import { InvalidMessageError, parseInstanceStreamMessage } from '../../../events/parse';
+import { cancelMessage, issuedMessage } from '../agent/support/fake-platform';
 
 function invalid(value: unknown): InvalidMessageError {
   try {

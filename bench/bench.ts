@@ -1,0 +1,615 @@
+/**
+ * `npm run bench`: measures runcommand on this machine against the physical floor, in one run.
+ *
+ * It starts a fresh platform (`runcommand up --no-agent`) in a temporary data dir and agents as their own processes,
+ * and measures: dispatch latency over sequential `true` commands (create → script started, create → SUCCEEDED as a
+ * client following `execution-events` sees it), sustained throughput across many instances, the platform's cost of
+ * an idle fleet, function cold starts and bundle sizes, and the sweep rate; then the floor: spawning `bash -c true`,
+ * a loopback HTTP round trip, an OCI request signature, a bare Node start. It prints a table and writes JSON.
+ *
+ *   npm run bench -- [--smoke] [--out FILE] [--sequential N] [--throughput-sec S] [--instances N]
+ *                    [--concurrency N] [--idle-agents N] [--agents-per-host N] [--sweep-records N]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import * as common from 'oci-common';
+import { ComputeInstanceAgentClient, type models } from 'oci-computeinstanceagent';
+import { ExecutionEventFollower } from '../cli/wait';
+import { registerInstance, type AddedInstance } from '../platform/admin';
+import { FunctionPool } from '../platform/function-pool';
+import { FUNCTION_NAMES, bootstrap, openPlatformStore, type PlatformInfo } from '../platform/platform';
+import { fastSigningClientParams } from '../shared/adapters/oci/key-signer';
+import { OciStream } from '../shared/adapters/oci/stream';
+import { DEFAULT_IAM_BUCKET, DEFAULT_STATE_BUCKET, serviceConfigToEnv } from '../shared/config/service-config';
+import { benchSweep } from './sweep';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'bin', 'runcommand.js');
+const AGENT_HOST = path.join(__dirname, 'agent-host.js');
+const MB = 1024 * 1024;
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELED']);
+
+interface Options {
+  smoke: boolean;
+  out?: string;
+  sequential: number;
+  throughputSec: number;
+  instances: number;
+  concurrency: number;
+  idleAgents: number;
+  agentsPerHost: number;
+  idleMeasureSec: number;
+  sweepRecords: number;
+  coldStarts: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const smoke = argv.includes('--smoke');
+  const o: Options = smoke
+    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1 }
+    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i];
+    const value = argv[i + 1];
+    const num = () => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`${name} needs a whole number`);
+      i++;
+      return n;
+    };
+    switch (name) {
+      case '--smoke':
+        break;
+      case '--out':
+        o.out = value;
+        i++;
+        break;
+      case '--sequential':
+        o.sequential = num();
+        break;
+      case '--throughput-sec':
+        o.throughputSec = num();
+        break;
+      case '--instances':
+        o.instances = num();
+        break;
+      case '--concurrency':
+        o.concurrency = num();
+        break;
+      case '--idle-agents':
+        o.idleAgents = num();
+        break;
+      case '--agents-per-host':
+        o.agentsPerHost = Math.max(1, num());
+        break;
+      case '--sweep-records':
+        o.sweepRecords = num();
+        break;
+      default:
+        throw new Error(`unknown option ${name}`);
+    }
+  }
+  return o;
+}
+
+const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+// ---------- statistics and /proc ----------
+
+function percentiles(samples: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] ?? NaN;
+  return { n: s.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1] ?? NaN };
+}
+
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks
+  } catch {
+    return 0;
+  }
+}
+
+function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+const TICKS_PER_SEC = 100;
+
+// ---------- processes ----------
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<void>;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  const keep = (c: Buffer) => {
+    out = (out + c.toString('utf8')).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, output: () => out, exited: new Promise((r) => child.once('exit', () => r())) };
+}
+
+async function stop(p: Proc): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) {
+    p.child.kill('SIGTERM');
+    const timer = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+    await p.exited;
+    clearTimeout(timer);
+  }
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ---------- the floor ----------
+
+async function spawnTrue(): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const c = spawn('bash', ['-c', 'true'], { stdio: 'ignore' });
+    c.once('error', reject);
+    c.once('exit', () => resolve());
+  });
+}
+
+async function measureFloor(o: Options) {
+  const n = o.smoke ? 20 : 200;
+  const sequential: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await spawnTrue();
+    sequential.push(performance.now() - t);
+  }
+  const parallelCount = o.smoke ? 40 : 400;
+  const width = os.cpus().length * 4;
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next++ < parallelCount) await spawnTrue();
+    }),
+  );
+  const parallelPerSec = parallelCount / ((performance.now() - t0) / 1000);
+
+  // A loopback HTTP round trip between two processes, on a keep-alive connection.
+  const server = start(['-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log('port '+this.address().port)})"]);
+  const port = Number(await waitFor('the echo server', () => /port (\d+)/.exec(server.output())?.[1], 10_000));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const rtt: number[] = [];
+  for (let i = 0; i < (o.smoke ? 50 : 1000); i++) {
+    const t = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, agent, path: '/' }, (res) => res.resume().on('end', resolve)).on('error', reject);
+    });
+    rtt.push(performance.now() - t);
+  }
+  agent.destroy();
+  await stop(server);
+
+  // The client side of every OCI-signed request: one RSA-2048 PKCS#1 v1.5 signature.
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const signs: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    sign('sha256', Buffer.from(`x-date: ${i}\n(request-target): get /x\nhost: h`), privateKey);
+    signs.push(performance.now() - t);
+  }
+
+  // A bare Node process start to exit: the floor of a function's cold start.
+  const nodeStarts: number[] = [];
+  for (let i = 0; i < (o.smoke ? 2 : 10); i++) {
+    const t = performance.now();
+    await new Promise<void>((r) => spawn(process.execPath, ['-e', ''], { stdio: 'ignore' }).once('exit', () => r()));
+    nodeStarts.push(performance.now() - t);
+  }
+  return {
+    spawnBashTrueSequentialMs: percentiles(sequential),
+    spawnBashTrueParallelPerSec: parallelPerSec,
+    loopbackHttpRoundTripMs: percentiles(rtt),
+    rsaSignMs: percentiles(signs),
+    nodeStartMs: percentiles(nodeStarts),
+  };
+}
+
+// ---------- the platform ----------
+
+interface Platform {
+  proc: Proc;
+  info: PlatformInfo;
+  dataDir: string;
+  client: ComputeInstanceAgentClient;
+}
+
+async function startPlatformProcess(dataDir: string): Promise<Platform> {
+  // The scheduler's sweep runs every minute as it does by default.
+  const proc = start([CLI, 'up', '--no-agent', '--port', '0', '--data-dir', dataDir]);
+  const file = path.join(dataDir, 'platform.json');
+  const info = await waitFor(
+    'platform.json',
+    () => (existsSync(file) && proc.output().includes('ready at') ? (JSON.parse(readFileSync(file, 'utf8')) as PlatformInfo) : undefined),
+    60_000,
+  );
+  // Oracle's client, signing with the parsed-key signer the project's own clients use.
+  const client = new ComputeInstanceAgentClient(
+    fastSigningClientParams(new common.ConfigFileAuthenticationDetailsProvider(info.ociConfigFile, info.ociProfile)),
+  );
+  client.endpoint = info.endpoint;
+  return { proc, info, dataDir, client };
+}
+
+/** The platform process and its function processes. */
+function platformPids(p: Platform): number[] {
+  const pid = p.proc.child.pid as number;
+  return [pid, ...childrenOf(pid)];
+}
+
+function createTrue(p: Platform, instanceId: string) {
+  return p.client.createInstanceAgentCommand({
+    createInstanceAgentCommandDetails: {
+      compartmentId: p.info.compartmentId,
+      executionTimeOutInSeconds: 60,
+      target: { instanceId },
+      content: { source: { sourceType: 'TEXT', text: 'true' } as models.InstanceAgentCommandSourceViaTextDetails },
+    },
+  });
+}
+
+/** Follows `execution-events` and resolves each command's terminal state, the fastest way a client can wait. */
+class Completions {
+  private readonly waiting = new Map<string, (e: models.InstanceAgentCommandExecution) => void>();
+  private readonly early = new Map<string, models.InstanceAgentCommandExecution>();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  private constructor(private readonly follower: ExecutionEventFollower) {}
+
+  static async open(p: Platform): Promise<Completions> {
+    const provider = new common.ConfigFileAuthenticationDetailsProvider(p.info.ociConfigFile, p.info.ociProfile);
+    const stream = new OciStream({ endpoint: p.info.endpoint, authProvider: provider });
+    const c = new Completions(await ExecutionEventFollower.open(stream, p.info.executionEventsStreamId, 1));
+    c.loop = c.run();
+    return c;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      let seen: models.InstanceAgentCommandExecution[];
+      try {
+        seen = await this.follower.pollAll(20_000, this.abort.signal);
+      } catch (e) {
+        if (this.abort.signal.aborted) return;
+        throw e;
+      }
+      for (const e of seen) {
+        if (!TERMINAL.has(e.lifecycleState)) continue;
+        const resolve = this.waiting.get(e.instanceAgentCommandId);
+        if (resolve) {
+          this.waiting.delete(e.instanceAgentCommandId);
+          resolve(e);
+        } else {
+          this.early.set(e.instanceAgentCommandId, e);
+        }
+      }
+    }
+  }
+
+  done(commandId: string): Promise<models.InstanceAgentCommandExecution> {
+    const early = this.early.get(commandId);
+    if (early) {
+      this.early.delete(commandId);
+      return Promise.resolve(early);
+    }
+    return new Promise((resolve) => this.waiting.set(commandId, resolve));
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.loop?.catch(() => undefined);
+  }
+}
+
+/** `command started` times from an agent's log, by command id. */
+function agentStartTimes(agentConfigFile: string): Map<string, number> {
+  const logFile = path.join(path.dirname(agentConfigFile), 'log', 'runcommand.log');
+  const out = new Map<string, number>();
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.includes('"command started"')) continue;
+    try {
+      const entry = JSON.parse(line) as { time: string; instanceAgentCommandId: string };
+      out.set(entry.instanceAgentCommandId, Date.parse(entry.time));
+    } catch {
+      // a partial last line
+    }
+  }
+  return out;
+}
+
+async function measureLatency(p: Platform, o: Options) {
+  const agent = start([CLI, 'agent', '--config', p.info.localAgentConfigFile]);
+  const completions = await Completions.open(p);
+  try {
+    for (let i = 0; i < 10; i++) {
+      const c = await createTrue(p, p.info.localInstanceId);
+      await completions.done(c.instanceAgentCommand.id);
+    }
+    const runs: Array<{ id: string; createdAtMs: number; createMs: number; succeededMs: number; state: string }> = [];
+    for (let i = 0; i < o.sequential; i++) {
+      const createdAtMs = Date.now();
+      const t0 = performance.now();
+      const c = await createTrue(p, p.info.localInstanceId);
+      const createMs = performance.now() - t0;
+      const done = await completions.done(c.instanceAgentCommand.id);
+      runs.push({ id: c.instanceAgentCommand.id, createdAtMs, createMs, succeededMs: performance.now() - t0, state: done.lifecycleState });
+    }
+    await new Promise((r) => setTimeout(r, 300)); // the agent's log is written asynchronously
+    const started = agentStartTimes(p.info.localAgentConfigFile);
+    const toStarted = runs.flatMap((r) => (started.has(r.id) ? [(started.get(r.id) as number) - r.createdAtMs] : []));
+    const idleRss = rssMb(agent.child.pid as number);
+    return {
+      commands: runs.length,
+      failed: runs.filter((r) => r.state !== 'SUCCEEDED').length,
+      createRoundTripMs: percentiles(runs.map((r) => r.createMs)),
+      createToStartedMs: percentiles(toStarted),
+      createToSucceededMs: percentiles(runs.map((r) => r.succeededMs)),
+      agentRssMb: idleRss,
+      agentPeakRssMb: rssMb(agent.child.pid as number, 'VmHWM'),
+    };
+  } finally {
+    await completions.close();
+    await stop(agent);
+  }
+}
+
+async function measureThroughput(p: Platform, o: Options) {
+  const instances: AddedInstance[] = [];
+  for (let i = 0; i < o.instances; i++) {
+    instances.push(await registerInstance(p.dataDir, { displayName: `bench-${i}`, endpoint: p.info.endpoint }));
+  }
+  const agents = instances.map((i) => start([CLI, 'agent', '--config', i.agentConfigFile]));
+  const completions = await Completions.open(p);
+  await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 5000)); // agents connect
+  const cpuBefore = platformPids(p).reduce((s, pid) => s + cpuTicks(pid), 0);
+  let completed = 0;
+  let errors = 0;
+  const errorSamples: string[] = [];
+  const latencies: number[] = [];
+  const t0 = Date.now();
+  const until = t0 + o.throughputSec * 1000;
+  let n = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: o.concurrency }, async () => {
+        while (Date.now() < until) {
+          const instance = instances[n++ % instances.length];
+          const t = performance.now();
+          try {
+            const c = await createTrue(p, instance?.instance.instanceId as string);
+            const done = await completions.done(c.instanceAgentCommand.id);
+            if (done.lifecycleState === 'SUCCEEDED') {
+              completed++;
+              latencies.push(performance.now() - t);
+            } else {
+              errors++;
+              if (errorSamples.length < 5) errorSamples.push(`${done.lifecycleState}: ${done.content?.message ?? ''}`);
+            }
+          } catch (e) {
+            errors++;
+            if (errorSamples.length < 5) errorSamples.push(String(e));
+          }
+        }
+      }),
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    const cpuSeconds = (platformPids(p).reduce((s, pid) => s + cpuTicks(pid), 0) - cpuBefore) / TICKS_PER_SEC;
+    return {
+      seconds,
+      instances: o.instances,
+      concurrency: o.concurrency,
+      completed,
+      errors,
+      errorSamples,
+      commandsPerSec: completed / seconds,
+      latencyUnderLoadMs: percentiles(latencies),
+      platformCpuCoresUsed: cpuSeconds / seconds,
+    };
+  } finally {
+    await completions.close();
+    await Promise.all(agents.map(stop));
+  }
+}
+
+async function measureIdleFleet(p: Platform, o: Options) {
+  const configs: string[] = [];
+  for (let i = 0; i < o.idleAgents; i++) {
+    configs.push((await registerInstance(p.dataDir, { displayName: `idle-${i}`, endpoint: p.info.endpoint })).agentConfigFile);
+  }
+  const hosts: Proc[] = [];
+  for (let i = 0; i < configs.length; i += o.agentsPerHost) hosts.push(start([AGENT_HOST, ...configs.slice(i, i + o.agentsPerHost)]));
+  try {
+    await waitFor('every agent host', () => (hosts.every((h) => h.output().includes('ready')) ? true : undefined), 300_000);
+    await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 10_000)); // every agent has a poll open
+    const pids = platformPids(p);
+    const before = pids.reduce((s, pid) => s + cpuTicks(pid), 0);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, o.idleMeasureSec * 1000));
+    const seconds = (Date.now() - t0) / 1000;
+    const cpuSeconds = (pids.reduce((s, pid) => s + cpuTicks(pid), 0) - before) / TICKS_PER_SEC;
+    const hostRss = hosts.reduce((s, h) => s + rssMb(h.child.pid as number), 0);
+    return {
+      agents: configs.length,
+      agentsPerProcess: o.agentsPerHost,
+      measuredSec: seconds,
+      platformCpuPercentOfOneCore: (100 * cpuSeconds) / seconds,
+      platformRssMb: pids.reduce((s, pid) => s + rssMb(pid), 0),
+      agentProcessesRssMb: hostRss,
+      rssPerAgentMb: hostRss / configs.length,
+    };
+  } finally {
+    await Promise.all(hosts.map(stop));
+  }
+}
+
+async function measureColdStarts(o: Options) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rc-bench-fn-'));
+  const store = openPlatformStore(dir);
+  const { record } = await bootstrap(store);
+  store.streams.close();
+  store.db.close();
+  const env = serviceConfigToEnv({
+    backend: 'embedded',
+    namespaceName: record.namespace,
+    stateBucket: DEFAULT_STATE_BUCKET,
+    iamBucket: DEFAULT_IAM_BUCKET,
+    executionEventsStreamId: record.executionEventsStreamId,
+    embedded: { dbFile: path.join(dir, 'store.db') },
+    oci: { auth: 'config-file' },
+  });
+  const out: Record<string, { coldStartMs: ReturnType<typeof percentiles>; bundleKb: number }> = {};
+  for (const name of FUNCTION_NAMES) {
+    const entry = path.join(ROOT, 'dist', 'functions', name, 'func.js');
+    const samples: number[] = [];
+    for (let i = 0; i < o.coldStarts; i++) {
+      const pool = new FunctionPool({ name, entry, env, maxProcesses: 1, callTimeoutMs: 10_000, log: () => undefined });
+      const t = performance.now();
+      await pool.start();
+      samples.push(performance.now() - t);
+      await pool.stop();
+    }
+    out[name] = { coldStartMs: percentiles(samples), bundleKb: statSync(entry).size / 1024 };
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+// ---------- report ----------
+
+const TARGETS = {
+  createToSucceededP50Ms: 20,
+  createToSucceededP99Ms: 100,
+  commandsPerSec: 200,
+  idlePlatformCpuPercent: 5,
+  agentIdleRssMb: 60,
+  coldStartMs: 300,
+};
+
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
+const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '–');
+const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+type Results = Awaited<ReturnType<typeof runAll>>;
+
+function table(r: Results): string {
+  const { floor, latency, throughput, idle, functions, sweep } = r;
+  const spawnP50 = floor.spawnBashTrueSequentialMs.p50;
+  const rows: string[][] = [
+    ['measure', 'result', 'floor (same run)', 'ratio to floor', 'target'],
+    ['create → script started, p50 / p90 / p99 (ms)', `${f1(latency.createToStartedMs.p50)} / ${f1(latency.createToStartedMs.p90)} / ${f1(latency.createToStartedMs.p99)}`, `spawn bash -c true ${f2(spawnP50)}`, f1(latency.createToStartedMs.p50 / spawnP50), ''],
+    ['create → SUCCEEDED seen by a client, p50 / p90 / p99 (ms)', `${f1(latency.createToSucceededMs.p50)} / ${f1(latency.createToSucceededMs.p90)} / ${f1(latency.createToSucceededMs.p99)}`, `spawn ${f2(spawnP50)} + HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)}`, f1(latency.createToSucceededMs.p50 / (spawnP50 + floor.loopbackHttpRoundTripMs.p50)), `p50 ≤ ${TARGETS.createToSucceededP50Ms}, p99 ≤ ${TARGETS.createToSucceededP99Ms}: ${mark(latency.createToSucceededMs.p50 <= TARGETS.createToSucceededP50Ms && latency.createToSucceededMs.p99 <= TARGETS.createToSucceededP99Ms)}`],
+    ['create round trip (Oracle SDK), p50 (ms)', f1(latency.createRoundTripMs.p50), `HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)} + RSA sign ${f2(floor.rsaSignMs.p50)}`, f1(latency.createRoundTripMs.p50 / (floor.loopbackHttpRoundTripMs.p50 + floor.rsaSignMs.p50)), ''],
+    [`throughput, ${throughput.instances} instances, ${f1(throughput.seconds)} s (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors)`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
+    [`idle fleet: platform CPU with ${idle.agents} agents connected`, `${f2(idle.platformCpuPercentOfOneCore)} % of a core`, '0', '', `≤ ${TARGETS.idlePlatformCpuPercent} %: ${mark(idle.platformCpuPercentOfOneCore <= TARGETS.idlePlatformCpuPercent)}`],
+    ['idle fleet: platform RSS (gateway + functions)', `${f1(idle.platformRssMb)} MB`, '', '', ''],
+    [`idle fleet: RSS per agent (${idle.agentsPerProcess} agents per process)`, `${f1(idle.rssPerAgentMb)} MB`, '', '', ''],
+    ['one agent process, RSS after the latency run / peak', `${f1(latency.agentRssMb)} / ${f1(latency.agentPeakRssMb)} MB`, `bare node ${f1(r.nodeBareRssMb)} MB`, f2(latency.agentRssMb / r.nodeBareRssMb), `≤ ${TARGETS.agentIdleRssMb}: ${mark(latency.agentRssMb <= TARGETS.agentIdleRssMb)}`],
+    ...Object.entries(functions).map(([name, fn]) => [
+      `cold start ${name} (spawn → ready), p50 (ms); bundle`,
+      `${f1(fn.coldStartMs.p50)}; ${f1(fn.bundleKb)} KB`,
+      `node start ${f1(floor.nodeStartMs.p50)}`,
+      f1(fn.coldStartMs.p50 / floor.nodeStartMs.p50),
+      `≤ ${TARGETS.coldStartMs}: ${mark(fn.coldStartMs.p50 <= TARGETS.coldStartMs)}`,
+    ]),
+    [`sweep, ${sweep.records} expired records`, `${f1(sweep.recordsPerSec)} records/s, peak RSS ${f1(sweep.peakRssMb)} MB`, '', '', ''],
+  ];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(rows[0] as string[]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+async function runAll(o: Options) {
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGb: Math.round(os.totalmem() / 1024 ** 3),
+    node: process.version,
+    kernel: os.release(),
+  };
+  log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GiB, node ${machine.node}`);
+  log('floor: spawn, loopback HTTP, RSA sign, node start');
+  const floor = await measureFloor(o);
+  const nodeBareRssMb = await new Promise<number>((resolve) => {
+    const c = start(['-e', 'setTimeout(()=>console.log("rss "+process.memoryUsage().rss),100)']);
+    void c.exited.then(() => resolve(Number(/rss (\d+)/.exec(c.output())?.[1] ?? 0) / MB));
+  });
+
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'rc-bench-'));
+  const platform = await startPlatformProcess(dataDir);
+  try {
+    log(`latency: ${o.sequential} sequential commands running true`);
+    const latency = await measureLatency(platform, o);
+    log(`throughput: ${o.throughputSec} s across ${o.instances} instances`);
+    const throughput = await measureThroughput(platform, o);
+    log(`idle fleet: ${o.idleAgents} agents`);
+    const idle = await measureIdleFleet(platform, o);
+    log('function cold starts');
+    const functions = await measureColdStarts(o);
+    log(`sweep: ${o.sweepRecords} records`);
+    const { counts: _counts, ...sweep } = await benchSweep({ records: o.sweepRecords });
+    return { machine, options: o, floor, nodeBareRssMb, latency, throughput, idle, functions, sweep, targets: TARGETS };
+  } finally {
+    await stop(platform.proc);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const results = await runAll(o);
+  const out = o.out ?? path.join(ROOT, 'bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ time: new Date().toISOString(), ...results }, null, 2)}\n`);
+  process.stdout.write(`\n${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.memoryGb} GiB, Node ${results.machine.node}\n\n`);
+  process.stdout.write(`${table(results)}\n\nresults: ${out}\n`);
+  process.exit(0);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
