@@ -106,6 +106,8 @@ export interface AgentDeps {
    * without this an idle agent would poll in a hot loop; a long poll that was held open never waits again.
    */
   idlePollMs?: number;
+  /** How long a script runs before IN_PROGRESS is reported (shorter scripts report only their end). */
+  startReportDelayMs?: number;
   /** Recorded commands waiting beyond the in-flight limit; past it the agent stops reading the stream for a while. */
   maxBacklog?: number;
   completedKeep?: number;
@@ -152,6 +154,7 @@ const MAX_EARLY_CANCELS = 1000;
 const DEFAULT_MAX_BACKLOG = 1000;
 const DEFAULT_POLL_BATCH = 20;
 const DEFAULT_IDLE_POLL_MS = 1000;
+const START_REPORT_DELAY_MS = 50;
 
 export function isAgentReport(v: unknown): v is AgentReport {
   if (v === null || typeof v !== 'object') return false;
@@ -592,12 +595,18 @@ class Agent implements RunningAgent {
       const spawned: CurrentRecord = { ...current, pid: execution.pid, workDir: execution.workDir, ...(execution.procStartTime !== undefined ? { procStartTime: execution.procStartTime } : {}) };
       this.state.save(StateArea.current, t.id, spawned);
       t.record = spawned;
-      void this.report(t.id, { type: 'START' });
       this.log.info('command started', { instanceAgentCommandId: t.id, pid: execution.pid });
       if (this.stopping && this.killRunningOnStop) t.stopReason = 'agent-stop';
       if (t.cancelRequested || t.stopReason !== undefined) void execution.cancel();
     }
+    // IN_PROGRESS is reported once the script has run for START_REPORT_DELAY_MS: a script that ends sooner goes
+    // straight from ACKED to its terminal state, saving a report (and a function call) per short command.
+    const startReport =
+      execution.pid === undefined
+        ? undefined
+        : this.timers.setTimeout(() => void this.report(t.id, { type: 'START' }), this.deps.startReportDelayMs ?? START_REPORT_DELAY_MS);
     let result = await execution.result;
+    if (startReport !== undefined) this.timers.clearTimeout(startReport);
     if (t.stopReason === 'agent-stop' && result.outcome === 'CANCELED') {
       result = { ...result, outcome: 'FAILED', message: AGENT_STOPPED_MESSAGE };
     }

@@ -19,7 +19,7 @@ import { createCommand } from '../shared/app/create-command';
 import type { Logger, ServiceDeps } from '../shared/app/deps';
 import { StoredIdentityDirectory } from '../shared/app/identity-directory';
 import { randomIds } from '../shared/app/ids';
-import { sweep, type SweepCounts } from '../shared/app/sweep';
+import { emptySweepCounts, sweep, type SweepCounts } from '../shared/app/sweep';
 import { DEFAULT_MAX_DELETIONS, DEFAULT_MAX_EXAMINED, DEFAULT_SWEEP_POLICY } from '../shared/domain/sweep-policy';
 import type { Principal } from '../shared/ports/identity';
 
@@ -107,15 +107,7 @@ export async function benchSweep(options: BenchSweepOptions): Promise<BenchSweep
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }, RSS_SAMPLE_MS);
     const startedAt = process.hrtime.bigint();
-    const counts: SweepCounts = {
-      expired: 0,
-      timedOut: 0,
-      staleOpenEntries: 0,
-      commandsDeleted: 0,
-      executionsDeleted: 0,
-      indexEntriesDeleted: 0,
-      objectStorageCommandsKept: 0,
-    };
+    const counts = emptySweepCounts();
     let calls = 0;
     let continuation: string | undefined;
     try {

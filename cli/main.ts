@@ -20,6 +20,7 @@ import {
 } from './commands';
 import { ApiFailure, GLOBAL_OPTIONS_HELP, toApiFailure } from './context';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes';
+import { COMPARTMENT_ADD_HELP, COMPARTMENT_GROUP_HELP, USER_ADD_HELP, USER_GROUP_HELP, compartmentAdd, userAdd } from './identity';
 import { INSTANCE_ADD_HELP, INSTANCE_GROUP_HELP, INSTANCE_LIST_HELP, instanceAdd, instanceList } from './instance';
 import { run, RUN_HELP } from './run';
 import { up, UP_HELP } from './up';
@@ -35,6 +36,7 @@ Commands:
   command list        list commands            command cancel   cancel a command
   execution get       show an execution        execution list   list executions   (alias: command-execution)
   instance add        register an instance     instance list    list instances
+  compartment add     add a compartment        user add         add a user limited to some compartments
   agent               run an instance's agent in the foreground
   up                  run the embedded platform and an agent for this host (what npm start runs)
 
@@ -90,6 +92,14 @@ const COMMANDS: Record<string, Leaf | Group> = {
       add: { help: INSTANCE_ADD_HELP, handler: instanceAdd },
       list: { help: INSTANCE_LIST_HELP, handler: instanceList },
     },
+  },
+  compartment: {
+    help: COMPARTMENT_GROUP_HELP,
+    subcommands: { add: { help: COMPARTMENT_ADD_HELP, handler: compartmentAdd } },
+  },
+  user: {
+    help: USER_GROUP_HELP,
+    subcommands: { add: { help: USER_ADD_HELP, handler: userAdd } },
   },
   // The agent is its own bundle (dist/cli/runcommand-agent.js): a host's agent never loads the platform or the CLI.
   agent: { help: AGENT_HELP, handler: (argv) => (require(path.join(__dirname, 'runcommand-agent.js')) as typeof import('./agent')).agent(argv) },

@@ -5,31 +5,13 @@
 import type { CommandCancelRequestedMessage, CommandIssuedMessage, InstanceStreamMessage } from './messages';
 import type { CommandContent, CommandOutput, CommandSource } from '../shared/domain/model';
 import { Limits } from '../shared/domain/limits';
+import { InvalidMessageError, isObj, parseJsonMessage, type Obj } from './json';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,255}$/;
 
 /** Agents name files after command ids, so an id must be a plain file name. */
 export function isSafeId(id: string): boolean {
   return SAFE_ID.test(id) && id !== '.' && id !== '..';
-}
-
-export class InvalidMessageError extends Error {
-  constructor(
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-    this.name = 'InvalidMessageError';
-  }
-}
-
-/** Stream messages are small; anything larger is not one of ours. */
-const MAX_MESSAGE_BYTES = 64 * 1024;
-
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 function str(o: Obj, field: string, path: string): string {
@@ -129,14 +111,7 @@ function parseCancel(o: Obj): CommandCancelRequestedMessage {
 
 /** Parses one stream record's value into an instance stream message, or throws `InvalidMessageError`. */
 export function parseInstanceStreamMessage(value: Buffer): InstanceStreamMessage {
-  if (value.length > MAX_MESSAGE_BYTES) throw new InvalidMessageError(`the message is larger than ${MAX_MESSAGE_BYTES} bytes`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value.toString('utf8'));
-  } catch {
-    throw new InvalidMessageError('the message is not JSON');
-  }
-  if (!isObj(parsed)) throw new InvalidMessageError('the message must be a JSON object');
+  const parsed = parseJsonMessage(value);
   if (parsed.specVersion !== 1) throw new InvalidMessageError('specVersion must be 1', 'specVersion');
   if (parsed.type === 'command.issued') return parseIssued(parsed);
   if (parsed.type === 'command.cancel-requested') return parseCancel(parsed);

@@ -11,21 +11,14 @@
  */
 import type { ExecutionChangedMessage } from './messages';
 import { DeliveryState, LifecycleState, SourceType, type InstanceAgentCommandExecution } from '../shared/domain/model';
-import { InvalidMessageError } from './instance-messages';
+import { InvalidMessageError, isObj, parseJsonMessage, type Obj } from './json';
 
-export { InvalidMessageError, parseInstanceStreamMessage } from './instance-messages';
+export { InvalidMessageError, parseJsonMessage } from './json';
+export { parseInstanceStreamMessage } from './instance-messages';
 export { parseCloudEventEnvelope, parseCreateObjectData, parseCreateObjectEvent } from '../shared/domain/object-event';
 export { parseSweepRequest } from '../shared/domain/sweep-policy';
 export { parseAgentReport } from '../shared/domain/agent-report';
 
-/** Stream messages are small; anything larger is not one of ours. */
-const MAX_MESSAGE_BYTES = 64 * 1024;
-
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function fail(field: string, reason: string): never {
   throw new InvalidMessageError(`${field} ${reason}`, field);
@@ -53,18 +46,6 @@ function time(o: Obj, field: string, path: string): string {
   return v;
 }
 
-/** Decodes a stream record's value into a JSON object, bounded. */
-export function parseJsonMessage(value: Buffer): Obj {
-  if (value.length > MAX_MESSAGE_BYTES) throw new InvalidMessageError(`the message is larger than ${MAX_MESSAGE_BYTES} bytes`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value.toString('utf8'));
-  } catch {
-    throw new InvalidMessageError('the message is not JSON');
-  }
-  if (!isObj(parsed)) throw new InvalidMessageError('the message must be a JSON object');
-  return parsed;
-}
 
 function parseContent(v: unknown): InstanceAgentCommandExecution['content'] {
   if (!isObj(v)) fail('execution.content', 'must be an object');

@@ -87,16 +87,12 @@ interface Cursor {
   startKey?: string;
 }
 
+export function emptySweepCounts(): SweepCounts {
+  return { expired: 0, timedOut: 0, staleOpenEntries: 0, commandsDeleted: 0, executionsDeleted: 0, indexEntriesDeleted: 0, objectStorageCommandsKept: 0 };
+}
+
 export async function sweep(deps: ServiceDeps, input: SweepInput): Promise<SweepResult> {
-  const counts: SweepCounts = {
-    expired: 0,
-    timedOut: 0,
-    staleOpenEntries: 0,
-    commandsDeleted: 0,
-    executionsDeleted: 0,
-    indexEntriesDeleted: 0,
-    objectStorageCommandsKept: 0,
-  };
+  const counts = emptySweepCounts();
   let examined = 0;
   let deletions = 0;
   const ctx: PhaseContext = { deps, input, count: (kind, n = 1) => void (counts[kind] += n) };

@@ -325,7 +325,8 @@ describe('runcommand run (against the local instance and its agent)', () => {
 
   it('runs a --file and shows a line per state change with --progress', async () => {
     const file = path.join(tp.dataDir, 'run.sh');
-    writeFileSync(file, 'echo "from $0"\n');
+    // Long enough to be reported IN_PROGRESS (shorter scripts go from ACKED straight to their end).
+    writeFileSync(file, 'sleep 0.3\necho "from $0"\n');
     const result = await cli('run', '--file', file, '--progress');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^from /);
@@ -377,5 +378,24 @@ describe('runcommand run (against the local instance and its agent)', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toBe('polled\n');
     expect(result.stderr).toMatch(/cannot follow execution-events .*polling the execution instead/);
+  });
+});
+
+describe('compartment add and user add', () => {
+  it('adds a compartment and a user limited to it, who can use it and gets 404 elsewhere', async () => {
+    const { compartmentId } = await json<{ compartmentId: string }>('compartment', 'add', '--name', 'team-a');
+    expect(compartmentId).toMatch(/^ocid1\.compartment\./);
+    const user = await json<{ userId: string; ociConfigFile: string; compartments: string[] }>('user', 'add', '--name', 'alice', '--compartment-id', compartmentId);
+    expect(user.compartments).toEqual([compartmentId]);
+    const own = await cli('command', 'list', '--compartment-id', compartmentId, '--config-file', user.ociConfigFile);
+    expect(own.code).toBe(0);
+    expect(JSON.parse(own.stdout)).toEqual([]);
+    const elsewhere = await cli('command', 'list', '--compartment-id', tp.info.compartmentId, '--config-file', user.ociConfigFile);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr).toContain('NotAuthorizedOrNotFound');
+  });
+
+  it('refuses a user without a compartment (usage error)', async () => {
+    expect((await cli('user', 'add', '--name', 'bob')).code).toBe(2);
   });
 });

@@ -75,14 +75,24 @@ afterEach(async () => {
 });
 
 describe('agent', () => {
-  it('runs echo hello: ACK, START, FINISH SUCCEEDED with the text and its sha256', async () => {
+  it('runs echo hello: ACK, FINISH SUCCEEDED with the text and its sha256', async () => {
     const h = harness();
     await start(h);
     const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo hello' });
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
-    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'START', 'FINISH']);
+    // Shorter than the start-report delay: it goes from ACKED straight to its end.
+    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'FINISH']);
     expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', exitCode: 0, text: 'hello\n', textSha256: sha256('hello\n') });
     await expect(h.stream.uncommittedCount(INSTANCE_ID)).resolves.toBe(0);
+  });
+
+  it('reports IN_PROGRESS (START) for a script still running after the start-report delay', async () => {
+    const h = harness();
+    await start(h);
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'sleep 0.4' });
+    await waitFor(() => h.platform.executions.get(id)?.lifecycle === 'IN_PROGRESS', 10_000, 'IN_PROGRESS while running');
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'START', 'FINISH']);
   });
 
   it('reports exit 3 as FAILED with exit code 3', async () => {
@@ -143,7 +153,7 @@ describe('agent', () => {
     await waitFor(() => h.platform.executions.get(second)?.delivery === 'PENDING', 10_000, 'second received');
     h.platform.cancel(second);
     await waitFor(() => h.platform.executions.get(second)?.delivery === 'ACKED_CANCELED', 10_000, 'second acked canceled');
-    expect(h.platform.executions.get(first)?.lifecycle).toBe('IN_PROGRESS');
+    await waitFor(() => h.platform.executions.get(first)?.lifecycle === 'IN_PROGRESS', 10_000, 'first IN_PROGRESS');
     fs.writeFileSync(gate, '');
     await waitFor(() => h.platform.finished(first) !== undefined, 10_000, 'first FINISH');
     expect(h.platform.reportsOf(second, 'START')).toEqual([]);
@@ -377,7 +387,7 @@ describe('agent with Object Storage sources and outputs', () => {
     storage.put('ns/scripts/tools/main.sh', 'echo "main says $1"');
     const { execution, types } = await runToFinish({ source: tuple('tools/main.sh'), output: textOutput, commandString: '/bin/sh main.sh abc' }, { objectStorage: storage });
     expect(execution).toMatchObject({ lifecycle: 'SUCCEEDED', exitCode: 0, text: 'main says abc\n' });
-    expect(types).toEqual(['ACK', 'START', 'FINISH']);
+    expect(types).toEqual(['ACK', 'FINISH']);
   });
 
   it('runs a native-URI source with its #! interpreter', async () => {

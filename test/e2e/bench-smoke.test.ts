@@ -1,0 +1,36 @@
+/**
+ * A seconds-long smoke run of `npm run bench` (the real harness, tiny sizes): it must start its own platform and
+ * agents, measure every section, stop everything, and write its results. The numbers themselves are checked by
+ * reading the full benchmark, never by a timed test.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT } from '../support/platform';
+
+it('runs every benchmark section end to end and writes the results', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rc-bench-smoke-'));
+  const out = path.join(dir, 'results.json');
+  try {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'bench.js'), '--smoke', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) throw new Error(`bench exited ${code}:\n${output}`);
+    const r = JSON.parse(readFileSync(out, 'utf8')) as Record<string, Record<string, unknown>>;
+    expect(r.latency).toMatchObject({ commands: 10, failed: 0 });
+    expect((r.latency?.createToSucceededMs as { n: number }).n).toBe(10);
+    expect((r.latency?.createToStartedMs as { n: number }).n).toBe(10);
+    expect(r.throughput).toMatchObject({ errors: 0 });
+    expect(r.throughput?.completed as number).toBeGreaterThan(0);
+    expect(r.idle).toMatchObject({ agents: 4 });
+    expect(Object.keys(r.functions ?? {}).sort()).toEqual(['agent-callback', 'cancel-command', 'create-command', 'object-events', 'query-commands', 'retention-sweep']);
+    expect(r.sweep).toMatchObject({ records: 200 });
+    expect(r.floor?.spawnBashTrueParallelPerSec as number).toBeGreaterThan(0);
+    expect(output).toContain('| create → SUCCEEDED seen by a client');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 180_000);
