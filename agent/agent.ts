@@ -164,6 +164,7 @@ export function isAgentReport(v: unknown): v is AgentReport {
     typeof r.callbackId === 'string' &&
     typeof r.agentSessionId === 'string' &&
     typeof r.instanceAgentCommandId === 'string' &&
+    (r.sequence === undefined || typeof r.sequence === 'number') &&
     event !== null &&
     typeof event === 'object' &&
     typeof event.type === 'string' &&
@@ -198,6 +199,8 @@ class ScriptUnavailableError extends Error {
 
 class Agent implements RunningAgent {
   readonly agentSessionId: string;
+  /** Reports are numbered in the order the agent makes them; seeded from the clock so numbers rise across restarts. */
+  private nextSequence: number;
   private readonly state: AgentState;
   private readonly outbox: Outbox<AgentReport>;
   private readonly pool: AdmissionPool;
@@ -236,6 +239,7 @@ class Agent implements RunningAgent {
       ...(deps.completedKeep !== undefined ? { completedKeep: deps.completedKeep } : {}),
     });
     this.agentSessionId = this.state.agentSessionId;
+    this.nextSequence = deps.clock.nowMs() * 1000;
     this.outbox = new Outbox<AgentReport>({
       dir: this.state.outboxDir,
       corruptDir: this.state.corruptDir,
@@ -278,6 +282,7 @@ class Agent implements RunningAgent {
   private report(id: string, event: Omit<ReportEvent, 'at'>): Promise<void> {
     return this.outbox.enqueue({
       callbackId: this.deps.ids.token(),
+      sequence: this.nextSequence++,
       agentSessionId: this.agentSessionId,
       instanceAgentCommandId: id,
       event: { ...event, at: this.now() },
@@ -677,6 +682,7 @@ class Agent implements RunningAgent {
     }
     const report: AgentReport = {
       callbackId: this.deps.ids.token(),
+      sequence: this.nextSequence++,
       agentSessionId: this.agentSessionId,
       instanceAgentCommandId: t.id,
       event: { type: 'ACK', at: this.now() },

@@ -24,6 +24,8 @@ export interface ReportEvent {
 export interface AgentReport {
   /** Unique per report; retries of one report reuse it, so the server can apply it once. */
   callbackId: string;
+  /** Rises with every report an agent makes (across restarts too); for ordering and diagnostics. */
+  sequence: number;
   agentSessionId: string;
   instanceAgentCommandId: string;
   event: ReportEvent;

@@ -13,6 +13,8 @@ export type AgentReportEvent =
 
 export interface AgentReport {
   callbackId: string;
+  /** The agent's report number (rising, across its restarts too); logged with late reports. */
+  sequence?: number;
   agentSessionId: string;
   instanceAgentCommandId: string;
   event: AgentReportEvent;
@@ -46,6 +48,11 @@ export function parseAgentReport(input: unknown): AgentReport {
   if (!isRecord(input)) throw new ServiceError('InvalidParameter', 'The report must be a JSON object.');
   const callbackId = requireToken(input, 'callbackId');
   const agentSessionId = requireToken(input, 'agentSessionId');
+  const sequence = input.sequence ?? undefined;
+  if (sequence !== undefined && (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 0)) {
+    throw new ServiceError('InvalidParameter', 'sequence must be a non-negative integer.');
+  }
+  const numbered = sequence === undefined ? {} : { sequence: sequence as number };
   const id = input.instanceAgentCommandId;
   if (typeof id !== 'string' || !id.startsWith('ocid1.instanceagentcommand.')) {
     throw new ServiceError('InvalidParameter', 'Invalid instanceAgentCommandId.');
@@ -56,7 +63,7 @@ export function parseAgentReport(input: unknown): AgentReport {
     case 'RECEIVE':
     case 'ACK':
     case 'START':
-      return { callbackId, agentSessionId, instanceAgentCommandId: id, event: { type: ev.type } };
+      return { callbackId, ...numbered, agentSessionId, instanceAgentCommandId: id, event: { type: ev.type } };
     case 'FINISH': {
       const outcome = ev.outcome;
       if (typeof outcome !== 'string' || !OUTCOMES.includes(outcome as FinishOutcome)) {
@@ -80,6 +87,7 @@ export function parseAgentReport(input: unknown): AgentReport {
       const message = optionalString(ev, 'message', MAX_MESSAGE_LENGTH);
       return {
         callbackId,
+        ...numbered,
         agentSessionId,
         instanceAgentCommandId: id,
         event: {

@@ -93,6 +93,9 @@ describe('agent', () => {
     await waitFor(() => h.platform.executions.get(id)?.lifecycle === 'IN_PROGRESS', 10_000, 'IN_PROGRESS while running');
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
     expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'START', 'FINISH']);
+    const sequences = h.platform.reportsOf(id).map((r) => r.sequence);
+    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    expect(new Set(sequences).size).toBe(3);
   });
 
   it('reports exit 3 as FAILED with exit code 3', async () => {

@@ -45,6 +45,7 @@ function json(status: number, body: unknown): (res: http.ServerResponse) => void
 
 const report: AgentReport = {
   callbackId: 'cb-1',
+  sequence: 1,
   agentSessionId: 'agent-1',
   instanceAgentCommandId: 'ocid1.instanceagentcommand.oc1..c1',
   event: { type: 'ACK', at: '2026-01-01T00:00:00.000Z' },
