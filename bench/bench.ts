@@ -19,12 +19,11 @@ import path from 'node:path';
 import * as common from 'oci-common';
 import { ComputeInstanceAgentClient, type models } from 'oci-computeinstanceagent';
 import { ExecutionEventFollower } from '../cli/wait';
-import { registerInstance, type AddedInstance } from '../platform/admin';
+import { embeddedFunctionEnv, registerInstance, type AddedInstance } from '../platform/admin';
 import { FunctionPool } from '../platform/function-pool';
-import { FUNCTION_NAMES, bootstrap, openPlatformStore, type PlatformInfo } from '../platform/platform';
+import { FUNCTION_NAMES, type PlatformInfo } from '../platform/platform';
 import { fastSigningClientParams } from '../shared/adapters/oci/key-signer';
 import { OciStream } from '../shared/adapters/oci/stream';
-import { DEFAULT_IAM_BUCKET, DEFAULT_STATE_BUCKET, serviceConfigToEnv } from '../shared/config/service-config';
 import { benchSweep } from './sweep';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -488,19 +487,7 @@ async function measureIdleFleet(p: Platform, o: Options) {
 
 async function measureColdStarts(o: Options) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rc-bench-fn-'));
-  const store = openPlatformStore(dir);
-  const { record } = await bootstrap(store);
-  store.streams.close();
-  store.db.close();
-  const env = serviceConfigToEnv({
-    backend: 'embedded',
-    namespaceName: record.namespace,
-    stateBucket: DEFAULT_STATE_BUCKET,
-    iamBucket: DEFAULT_IAM_BUCKET,
-    executionEventsStreamId: record.executionEventsStreamId,
-    embedded: { dbFile: path.join(dir, 'store.db') },
-    oci: { auth: 'config-file' },
-  });
+  const { env } = await embeddedFunctionEnv(dir);
   const out: Record<string, { coldStartMs: ReturnType<typeof percentiles>; bundleKb: number }> = {};
   for (const name of FUNCTION_NAMES) {
     const entry = path.join(ROOT, 'dist', 'functions', name, 'func.js');

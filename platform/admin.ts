@@ -5,6 +5,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeOciConfigFile } from '../shared/api/oci-config';
+import { DEFAULT_IAM_BUCKET, DEFAULT_STATE_BUCKET, serviceConfigToEnv } from '../shared/config/service-config';
 import type { InstanceRecord } from '../shared/ports/identity';
 import { writeAgentConfig } from './agent-files';
 import { addInstance, addUser } from './identity-admin';
@@ -91,4 +92,22 @@ export async function listInstances(dataDir: string): Promise<Array<InstanceReco
       agentConfigFile: path.join(instanceDir(store.paths.instancesDir, i.instanceId), 'agent.yml'),
     })),
   );
+}
+
+/**
+ * The environment a function process needs to serve this data dir's embedded store (bootstrapping it on first use),
+ * for running function bundles outside the platform: tests and the benchmark.
+ */
+export async function embeddedFunctionEnv(dataDir: string): Promise<{ record: BootstrapRecord; env: Record<string, string> }> {
+  const record = await readBootstrap(dataDir);
+  const env = serviceConfigToEnv({
+    backend: 'embedded',
+    namespaceName: record.namespace,
+    stateBucket: DEFAULT_STATE_BUCKET,
+    iamBucket: DEFAULT_IAM_BUCKET,
+    executionEventsStreamId: record.executionEventsStreamId,
+    embedded: { dbFile: path.join(dataDir, 'store.db') },
+    oci: { auth: 'config-file' },
+  });
+  return { record, env };
 }

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FunctionPool } from '../../platform/function-pool';
-import { bootstrap, openPlatformStore, type BootstrapRecord } from '../../platform/platform';
-import { DEFAULT_IAM_BUCKET, DEFAULT_STATE_BUCKET, serviceConfigToEnv } from '../../shared/config/service-config';
+import { embeddedFunctionEnv } from '../../platform/admin';
+import type { BootstrapRecord } from '../../platform/platform';
 import { PRINCIPAL_HEADER } from '../../shared/api/routes';
 import { REPO_ROOT } from '../support/platform';
 
@@ -21,19 +21,7 @@ const pools: FunctionPool[] = [];
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'rc-fnrt-'));
-  const store = openPlatformStore(dataDir);
-  record = (await bootstrap(store)).record;
-  store.streams.close();
-  store.db.close();
-  env = serviceConfigToEnv({
-    backend: 'embedded',
-    namespaceName: record.namespace,
-    stateBucket: DEFAULT_STATE_BUCKET,
-    iamBucket: DEFAULT_IAM_BUCKET,
-    executionEventsStreamId: record.executionEventsStreamId,
-    embedded: { dbFile: path.join(dataDir, 'store.db') },
-    oci: { auth: 'config-file' },
-  });
+  ({ record, env } = await embeddedFunctionEnv(dataDir));
 });
 
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { getCommand, getExecution, listCommands, listExecutions } from '../../..
 import type { AgentReportEvent } from '../../../shared/domain/agent-report';
 import type { CommandSpec } from '../../../shared/domain/model';
 import { ServiceError } from '../../../shared/domain/errors';
-import { T0, fakeWorld, publishedOn, type FakeWorld } from '../../support/service-fakes';
+import { T0, fakeWorld, publishedOn, type FakeWorld, rejection } from '../../support/service-fakes';
 
 let w: FakeWorld;
 
@@ -22,15 +22,6 @@ const spec = (overrides: Partial<CommandSpec> = {}): CommandSpec => ({
   content: { source: { sourceType: 'TEXT', text: 'echo hi' }, output: { outputType: 'TEXT' } },
   ...overrides,
 });
-
-async function rejection(p: Promise<unknown>): Promise<ServiceError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof ServiceError)) throw new Error(`expected a ServiceError, got ${String(e)}`);
-  return e;
-}
 
 const report = (commandId: string, event: AgentReportEvent, agentSessionId = 'session-a') =>
   applyAgentReport(w.deps, w.instance, { callbackId: `cb-${Math.random()}`, agentSessionId, instanceAgentCommandId: commandId, event });

@@ -7,7 +7,7 @@ import { ServiceError } from '../../../shared/domain/errors';
 import type { CommandOutput, CommandRecord, ExecutionRecord } from '../../../shared/domain/model';
 import { createObjectEvent, type CreateObjectEvent } from '../../../shared/domain/object-event';
 import type { Principal } from '../../../shared/ports/identity';
-import { fakeWorld, publishedOn, type FakeWorld } from '../../support/service-fakes';
+import { fakeWorld, publishedOn, type FakeWorld, rejection } from '../../support/service-fakes';
 
 const NS = 'rcns';
 const TRIGGER_BUCKET = 'runcommand-scripts';
@@ -53,15 +53,6 @@ async function upload(bucketName: string, objectName: string, metadata: Record<s
     objectName,
     etag,
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<ServiceError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof ServiceError)) throw new Error(`expected a ServiceError, got ${String(e)}`);
-  return e;
 }
 
 async function commandCount(): Promise<number> {
