@@ -41,6 +41,8 @@ interface Options {
   concurrency: number;
   idleAgents: number;
   agentsPerHost: number;
+  /** Throughput also measured with the agents sharing this many processes (0 = skip that variant). */
+  throughputAgentsPerProcess: number;
   idleMeasureSec: number;
   sweepRecords: number;
   coldStarts: number;
@@ -49,8 +51,8 @@ interface Options {
 function parseOptions(argv: string[]): Options {
   const smoke = argv.includes('--smoke');
   const o: Options = smoke
-    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1 }
-    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5 };
+    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2 }
+    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10 };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i];
     const value = argv[i + 1];
@@ -84,6 +86,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--agents-per-host':
         o.agentsPerHost = Math.max(1, num());
+        break;
+      case '--throughput-agents-per-process':
+        o.throughputAgentsPerProcess = num();
         break;
       case '--sweep-records':
         o.sweepRecords = num();
@@ -396,12 +401,23 @@ async function measureLatency(p: Platform, o: Options) {
   }
 }
 
-async function measureThroughput(p: Platform, o: Options) {
+/**
+ * Sustained throughput across `o.instances` instances. `agentsPerProcess` 1 runs each agent as its own process, as on
+ * real hosts; more shares processes (`agent-host.js`) the way the idle-fleet measurement does.
+ */
+async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) {
   const instances: AddedInstance[] = [];
   for (let i = 0; i < o.instances; i++) {
-    instances.push(await registerInstance(p.dataDir, { displayName: `bench-${i}`, endpoint: p.info.endpoint }));
+    instances.push(await registerInstance(p.dataDir, { displayName: `bench-${agentsPerProcess}-${i}`, endpoint: p.info.endpoint }));
   }
-  const agents = instances.map((i) => start([CLI, 'agent', '--config', i.agentConfigFile]));
+  const configs = instances.map((i) => i.agentConfigFile);
+  const agents: Proc[] = [];
+  if (agentsPerProcess <= 1) {
+    for (const config of configs) agents.push(start([CLI, 'agent', '--config', config]));
+  } else {
+    for (let i = 0; i < configs.length; i += agentsPerProcess) agents.push(start([AGENT_HOST, ...configs.slice(i, i + agentsPerProcess)]));
+    await waitFor('every agent host', () => (agents.every((a) => a.output().includes('ready')) ? true : undefined), 120_000);
+  }
   const completions = await Completions.open(p);
   await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 5000)); // agents connect
   const cpuBefore = platformPids(p).reduce((s, pid) => s + cpuTicks(pid), 0);
@@ -440,6 +456,7 @@ async function measureThroughput(p: Platform, o: Options) {
     return {
       seconds,
       instances: o.instances,
+      agentsPerProcess,
       concurrency: o.concurrency,
       completed,
       errors,
@@ -523,7 +540,7 @@ const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
 type Results = Awaited<ReturnType<typeof runAll>>;
 
 function table(r: Results): string {
-  const { floor, latency, throughput, idle, functions, sweep } = r;
+  const { floor, latency, throughput, throughputSharedProcesses: shared, idle, functions, sweep } = r;
   const spawnP50 = floor.spawnBashTrueSequentialMs.p50;
   const rows: string[][] = [
     ['measure', 'result', 'floor (same run)', 'ratio to floor', 'target'],
@@ -531,6 +548,15 @@ function table(r: Results): string {
     ['create → SUCCEEDED seen by a client, p50 / p90 / p99 (ms)', `${f1(latency.createToSucceededMs.p50)} / ${f1(latency.createToSucceededMs.p90)} / ${f1(latency.createToSucceededMs.p99)}`, `spawn ${f2(spawnP50)} + HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)}`, f1(latency.createToSucceededMs.p50 / (spawnP50 + floor.loopbackHttpRoundTripMs.p50)), `p50 ≤ ${TARGETS.createToSucceededP50Ms}, p99 ≤ ${TARGETS.createToSucceededP99Ms}: ${mark(latency.createToSucceededMs.p50 <= TARGETS.createToSucceededP50Ms && latency.createToSucceededMs.p99 <= TARGETS.createToSucceededP99Ms)}`],
     ['create round trip (Oracle SDK), p50 (ms)', f1(latency.createRoundTripMs.p50), `HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)} + RSA sign ${f2(floor.rsaSignMs.p50)}`, f1(latency.createRoundTripMs.p50 / (floor.loopbackHttpRoundTripMs.p50 + floor.rsaSignMs.p50)), ''],
     [`throughput, ${throughput.instances} instances, ${f1(throughput.seconds)} s (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors)`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
+    ...(shared
+      ? [[
+          `throughput, ${shared.instances} instances, ${shared.agentsPerProcess} agents per process (commands/s)`,
+          `${f1(shared.commandsPerSec)} (${shared.errors} errors)`,
+          `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`,
+          f2(shared.commandsPerSec / floor.spawnBashTrueParallelPerSec),
+          '',
+        ]]
+      : []),
     [`idle fleet: platform CPU with ${idle.agents} agents connected`, `${f2(idle.platformCpuPercentOfOneCore)} % of a core`, '0', '', `≤ ${TARGETS.idlePlatformCpuPercent} %: ${mark(idle.platformCpuPercentOfOneCore <= TARGETS.idlePlatformCpuPercent)}`],
     ['idle fleet: platform RSS (gateway + functions)', `${f1(idle.platformRssMb)} MB`, '', '', ''],
     [`idle fleet: RSS per agent (${idle.agentsPerProcess} agents per process)`, `${f1(idle.rssPerAgentMb)} MB`, '', '', ''],
@@ -572,13 +598,18 @@ async function runAll(o: Options) {
     const latency = await measureLatency(platform, o);
     log(`throughput: ${o.throughputSec} s across ${o.instances} instances`);
     const throughput = await measureThroughput(platform, o);
+    let throughputSharedProcesses: Awaited<ReturnType<typeof measureThroughput>> | undefined;
+    if (o.throughputAgentsPerProcess > 1) {
+      log(`throughput again, ${o.throughputAgentsPerProcess} agents per process`);
+      throughputSharedProcesses = await measureThroughput(platform, o, o.throughputAgentsPerProcess);
+    }
     log(`idle fleet: ${o.idleAgents} agents`);
     const idle = await measureIdleFleet(platform, o);
     log('function cold starts');
     const functions = await measureColdStarts(o);
     log(`sweep: ${o.sweepRecords} records`);
     const { counts: _counts, ...sweep } = await benchSweep({ records: o.sweepRecords });
-    return { machine, options: o, floor, nodeBareRssMb, latency, throughput, idle, functions, sweep, targets: TARGETS };
+    return { machine, options: o, floor, nodeBareRssMb, latency, throughput, throughputSharedProcesses, idle, functions, sweep, targets: TARGETS };
   } finally {
     await stop(platform.proc);
     rmSync(dataDir, { recursive: true, force: true });

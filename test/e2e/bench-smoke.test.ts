@@ -25,6 +25,7 @@ it('runs every benchmark section end to end and writes the results', async () =>
     expect((r.latency?.createToStartedMs as { n: number }).n).toBe(10);
     expect(r.throughput).toMatchObject({ errors: 0 });
     expect(r.throughput?.completed as number).toBeGreaterThan(0);
+    expect(r.throughputSharedProcesses).toMatchObject({ errors: 0, agentsPerProcess: 2 });
     expect(r.idle).toMatchObject({ agents: 4 });
     expect(Object.keys(r.functions ?? {}).sort()).toEqual(['agent-callback', 'cancel-command', 'create-command', 'object-events', 'query-commands', 'retention-sweep']);
     expect(r.sweep).toMatchObject({ records: 200 });
