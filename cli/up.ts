@@ -51,6 +51,7 @@ export async function up(argv: readonly string[]): Promise<number> {
       `runcommand platform ready at ${platform.info.endpoint}`,
       `  data dir:        ${dataDir}`,
       `  OCI config:      ${platform.info.ociConfigFile} [${platform.info.ociProfile}]`,
+      `  function logs:   ${platform.info.functionsLogFile}`,
       `  compartment:     ${platform.info.compartmentId}`,
       `  local instance:  ${platform.info.localInstanceId}${agent ? ' (agent running)' : ''}`,
       `Try: npx runcommand run -- uname -a`,

@@ -3,7 +3,7 @@
  * function processes per Fn function, and the gateway in front. `npm start` runs this plus an agent for this host.
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase, type Database } from '../shared/adapters/embedded/database';
@@ -69,6 +69,8 @@ export interface PlatformInfo extends BootstrapRecord {
   ociConfigFile: string;
   ociProfile: string;
   localAgentConfigFile: string;
+  /** Where the function processes' output goes (their structured log lines). */
+  functionsLogFile: string;
   dataDir: string;
   pid: number;
   /** Scripts uploaded to `<triggerPrefix>/<instanceId>/...` in this bucket become commands for that instance. */
@@ -132,6 +134,7 @@ export function dataPaths(dataDir: string) {
     adminKey: path.join(dataDir, 'oci', 'admin_key.pem'),
     instancesDir: path.join(dataDir, 'instances'),
     platformJson: path.join(dataDir, 'platform.json'),
+    functionsLog: path.join(dataDir, 'logs', 'functions.log'),
   };
 }
 
@@ -238,6 +241,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   };
   await ensureTriggerBucket(registry, store, record, trigger.bucketName);
 
+  // Function output is the functions' log (as Fn and OCI collect it), kept in a file rather than on the terminal.
+  mkdirSync(path.dirname(paths.functionsLog), { recursive: true, mode: 0o700 });
+  const functionsLog = createWriteStream(paths.functionsLog, { flags: 'a', mode: 0o600 });
   // Socket paths must stay short (the FDK's unix socket limit), whatever the data dir is.
   const socketDir = mkdtempSync(path.join(os.tmpdir(), 'rcfn-'));
   const pools = new Map<PlatformFunctionName, FunctionPool>();
@@ -270,7 +276,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
           maxProcesses: options.maxProcessesPerFunction ?? 2,
           callTimeoutMs: options.callTimeoutMs ?? 30_000,
           socketDir,
-          log: (line) => process.stderr.write(`${line}\n`),
+          log: (line) => functionsLog.write(`${line}\n`),
         }),
       );
     }
@@ -336,6 +342,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     store.streams.close();
     store.db.close();
     rmSync(socketDir, { recursive: true, force: true });
+    await new Promise<void>((resolve) => functionsLog.end(() => resolve()));
   };
 
   try {
@@ -375,6 +382,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     ociConfigFile: paths.ociConfig,
     ociProfile: OCI_PROFILE,
     localAgentConfigFile,
+    functionsLogFile: paths.functionsLog,
     dataDir: path.resolve(options.dataDir),
     pid: process.pid,
     triggerBucket: trigger.bucketName,

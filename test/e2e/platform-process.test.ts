@@ -2,7 +2,7 @@
  * The platform as users run it (`runcommand up`, what `npm start` runs): a foreground process that stops cleanly on
  * SIGINT/SIGTERM and keeps every command across restarts, including after SIGKILL.
  */
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI_BUNDLE, agentCommandClient } from '../support/platform';
@@ -49,7 +49,11 @@ describe('runcommand up', () => {
       ociConfigFile: expect.any(String),
       ociProfile: 'DEFAULT',
       namespace: expect.any(String),
+      functionsLogFile: path.join(dataDir, 'logs', 'functions.log'),
     });
+    // The functions' output goes to their log file, not to the terminal.
+    expect(existsSync(info.functionsLogFile as string)).toBe(true);
+    expect(proc.output()).toContain(`function logs:   ${info.functionsLogFile}`);
     const pid = proc.child.pid as number;
     const children = descendantsOf(pid);
     expect(children.length).toBeGreaterThanOrEqual(4); // one hot process per function at least
