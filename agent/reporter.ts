@@ -5,7 +5,6 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { bytesOf } from '../shared/api/bytes';
 import type { DeliveryState, LifecycleState } from '../shared/domain/model';
 import type { ExecutionOutcome } from './executor';
 
@@ -188,7 +187,7 @@ export class HttpReporter implements Reporter {
             chunks.push(chunk);
           });
           res.on('error', (err) => reject(new ReportTransientError(`Reading the report answer failed: ${err.message}`, res.statusCode, undefined, { cause: err })));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks.map(bytesOf)).toString('utf8') }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         },
       );
       req.on('timeout', () => req.destroy(new Error('The report request timed out.')));

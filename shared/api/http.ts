@@ -1,7 +1,6 @@
 /** HTTP plumbing the gateway and the functions share: OCI error bodies (spec §9), JSON replies, bounded bodies. */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ServiceError } from '../domain/errors';
-import { bytesOf } from './bytes';
 
 export function errorBody(e: ServiceError): { code: string; message: string } {
   return e.toBody();
@@ -35,7 +34,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       reject(payloadTooLarge(maxBytes));
       return;
     }
-    const chunks: Uint8Array[] = [];
+    const chunks: Buffer[] = [];
     let size = 0;
     const cleanup = (): void => {
       req.off('data', onData);
@@ -52,7 +51,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
         reject(payloadTooLarge(maxBytes));
         return;
       }
-      chunks.push(bytesOf(chunk));
+      chunks.push(chunk);
     };
     const onEnd = (): void => {
       cleanup();

@@ -6,7 +6,6 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ServiceError } from '../domain/errors';
-import { bytesOf } from './bytes';
 import type { ApiKeyRecord, KeyRegistry, Principal } from '../ports/identity';
 
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
@@ -178,7 +177,7 @@ export async function verifySignedRequest(
     throw notAuthenticated('Unknown key.', e);
   }
   const text = signingString(req, method, auth.headers);
-  if (!verify('sha256', bytesOf(Buffer.from(text, 'utf8')), publicKey, bytesOf(Buffer.from(auth.signature, 'base64')))) {
+  if (!verify('sha256', Buffer.from(text, 'utf8'), publicKey, Buffer.from(auth.signature, 'base64'))) {
     throw notAuthenticated('The signature does not match the request.');
   }
   checkBody(req, auth.headers);
@@ -188,13 +187,13 @@ export async function verifySignedRequest(
 /** The OCI API key fingerprint: MD5 of the DER SubjectPublicKeyInfo, as colon-separated lower-case hex. */
 export function fingerprintOf(publicKeyPem: string): string {
   const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
-  const hex = createHash('md5').update(bytesOf(der)).digest('hex');
+  const hex = createHash('md5').update(der).digest('hex');
   return (hex.match(/../g) ?? []).join(':');
 }
 
 /** What the body is signed as: base64 of its SHA-256. */
 export function bodySha256Base64(body: Buffer | string): string {
-  return createHash('sha256').update(typeof body === 'string' ? body : bytesOf(body)).digest('base64');
+  return createHash('sha256').update(body).digest('base64');
 }
 
 export interface SigningKey {
@@ -261,7 +260,7 @@ export function signRequest(req: RequestToSign, key: SigningKey, nowMs: number =
       return `${lower}: ${findHeader(all, lower) ?? ''}`;
     })
     .join('\n');
-  const signature = sign('sha256', bytesOf(Buffer.from(text, 'utf8')), privateKeyObject(key.privateKeyPem)).toString('base64');
+  const signature = sign('sha256', Buffer.from(text, 'utf8'), privateKeyObject(key.privateKeyPem)).toString('base64');
   added.authorization = `Signature version="1",keyId="${key.keyId}",algorithm="rsa-sha256",headers="${headerNames.join(' ')}",signature="${signature}"`;
   return added;
 }
