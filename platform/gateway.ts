@@ -44,6 +44,9 @@ export interface GatewayOptions {
   afterWrite?: () => void;
 }
 
+/** The OCI error code for each status a failed function call is answered with (see FunctionError). */
+const FUNCTION_FAILURE_CODES: Record<number, string> = { 413: 'PayloadTooLarge', 503: 'ServiceUnavailable', 504: 'ServiceUnavailable' };
+
 /** Headers a function answers that the gateway passes on to the client. */
 const PASSED_RESPONSE_HEADERS = ['etag', 'opc-next-page', 'location'];
 /** Client headers that never reach a function: hop-by-hop, or the gateway's own. */
@@ -151,7 +154,7 @@ export class Gateway {
     }
     if (e instanceof FunctionError) {
       this.options.log.error('function call failed', { requestId, kind: e.kind, error: e.message, url: req.url });
-      const code = e.status === 504 ? 'ServiceUnavailable' : e.status === 413 ? 'PayloadTooLarge' : e.status === 503 ? 'ServiceUnavailable' : 'InternalServerError';
+      const code = FUNCTION_FAILURE_CODES[e.status] ?? 'InternalServerError';
       sendJson(res, e.status, { code, message: `The service could not complete the request (opc-request-id ${requestId}).` });
       return;
     }

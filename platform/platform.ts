@@ -3,7 +3,7 @@
  * function processes per Fn function, and the gateway in front. `npm start` runs this plus an agent for this host.
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase, type Database } from '../shared/adapters/embedded/database';
@@ -427,8 +427,4 @@ async function ensureTriggerBucket(registry: BucketRegistry, store: PlatformStor
     definedTags: {},
     serviceOnly: false,
   });
-}
-
-export function platformJsonExists(dataDir: string): boolean {
-  return existsSync(dataPaths(dataDir).platformJson);
 }

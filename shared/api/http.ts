@@ -2,10 +2,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ServiceError } from '../domain/errors';
 
-export function errorBody(e: ServiceError): { code: string; message: string } {
-  return e.toBody();
-}
-
 /** Writes `body` as JSON; `undefined` sends no body (e.g. 204 for Cancel). */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
   if (body === undefined) {

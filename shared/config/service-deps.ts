@@ -79,15 +79,27 @@ export function buildServiceDeps(config: ServiceConfig, backends: Backends, cloc
   };
 }
 
-let cached: Promise<ServiceDeps> | undefined;
+/**
+ * Builds something from this process's configuration on first use and keeps it: a hot function process serves many
+ * calls with the same backends and caches (the identity directory's among them).
+ */
+function onceFromEnv<T>(build: (config: ServiceConfig, backends: Backends, clock: Clock) => T): () => Promise<T> {
+  let built: Promise<T> | undefined;
+  return () => {
+    built ??= (async () => {
+      const config = serviceConfigFromEnv(process.env);
+      return build(config, await openBackends(config, systemClock), systemClock);
+    })();
+    return built;
+  };
+}
+
+let serviceDeps: (() => Promise<ServiceDeps>) | undefined;
 
 /** This process's dependencies, built on first use from the environment. */
 export function processServiceDeps(component: string): Promise<ServiceDeps> {
-  cached ??= (async () => {
-    const config = serviceConfigFromEnv(process.env);
-    return buildServiceDeps(config, await openBackends(config, systemClock), systemClock, component);
-  })();
-  return cached;
+  serviceDeps ??= onceFromEnv((config, backends, clock) => buildServiceDeps(config, backends, clock, component));
+  return serviceDeps();
 }
 
 /** `<tenancyId>/<userId>` → the user principal it names. */
@@ -108,13 +120,5 @@ export function buildObjectEventsDeps(config: ServiceConfig, backends: Backends,
   };
 }
 
-let cachedObjectEvents: Promise<ObjectEventsDeps> | undefined;
-
 /** The object-events function's dependencies, built on first use from the environment. */
-export function processObjectEventsDeps(): Promise<ObjectEventsDeps> {
-  cachedObjectEvents ??= (async () => {
-    const config = serviceConfigFromEnv(process.env);
-    return buildObjectEventsDeps(config, await openBackends(config, systemClock), systemClock);
-  })();
-  return cachedObjectEvents;
-}
+export const processObjectEventsDeps = onceFromEnv(buildObjectEventsDeps);

@@ -2,14 +2,10 @@
  * The instanceagent 20180530 API end to end: Oracle's own ComputeInstanceAgentClient (authenticated from the OCI
  * config file the platform writes) against a running platform whose functions run under the real FDK.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { ComputeInstanceAgentClient } from 'oci-computeinstanceagent';
 import type { models } from 'oci-computeinstanceagent';
 import { addCompartment, addRestrictedUser } from '../../platform/admin';
-import { readOciConfigProfile, writeOciConfigFile } from '../../shared/api/oci-config';
-import { agentCommandClient, rawRequest, startTestPlatform, type TestPlatform } from '../support/platform';
+import { agentCommandClient, expectOciError, forgedAdminConfigFile, rawRequest, startTestPlatform, type TestPlatform } from '../support/platform';
 
 let tp: TestPlatform;
 let client: ComputeInstanceAgentClient;
@@ -24,23 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await tp?.stop();
 });
-
-interface OciErrorLike {
-  statusCode: number;
-  serviceCode: string;
-  message: string;
-}
-
-async function expectOciError(p: Promise<unknown>, statusCode: number, serviceCode: string): Promise<OciErrorLike> {
-  const e = (await p.then(
-    () => {
-      throw new Error(`expected ${statusCode} ${serviceCode}, the call succeeded`);
-    },
-    (err: unknown) => err,
-  )) as OciErrorLike;
-  expect({ statusCode: e.statusCode, serviceCode: e.serviceCode }).toEqual({ statusCode, serviceCode });
-  return e;
-}
 
 function details(overrides: Partial<models.CreateInstanceAgentCommandDetails> = {}): models.CreateInstanceAgentCommandDetails {
   return {
@@ -315,14 +294,8 @@ describe('error bodies', () => {
   });
 
   it('401 NotAuthenticated for a signature made with another key', async () => {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    const forged = path.join(tp.dataDir, 'forged.pem');
-    writeFileSync(forged, privateKey);
-    const cfg = path.join(tp.dataDir, 'forged-config');
     // The admin's keyId, signed with a key the platform never saw.
-    const adminConfig = readOciConfigProfile(tp.info.ociConfigFile);
-    writeOciConfigFile(cfg, { DEFAULT: { ...adminConfig, key_file: forged } });
-    const res = await post(validBody(), { signWith: { configFile: cfg } });
+    const res = await post(validBody(), { signWith: { configFile: forgedAdminConfigFile(tp, 'forged-config') } });
     expect(res.status).toBe(401);
     expect(res.json).toMatchObject({ code: 'NotAuthenticated' });
   });

@@ -109,15 +109,22 @@ export function forgedAdminConfigFile(tp: TestPlatform, name: string): string {
   return configFile;
 }
 
-/** Expects an OCI SDK call to fail with this status and service code. */
-export async function expectOciError(call: Promise<unknown>, statusCode: number, serviceCode: string): Promise<void> {
+export interface OciErrorLike {
+  statusCode: number;
+  serviceCode: string;
+  message: string;
+}
+
+/** Expects an OCI SDK call to fail with this status and service code; resolves with the error for more checks. */
+export async function expectOciError(call: Promise<unknown>, statusCode: number, serviceCode: string): Promise<OciErrorLike> {
   const e = (await call.then(
     () => {
       throw new Error(`expected ${statusCode} ${serviceCode}, the call succeeded`);
     },
     (err: unknown) => err,
-  )) as { statusCode?: unknown; serviceCode?: unknown };
+  )) as OciErrorLike;
   expect({ statusCode: e.statusCode, serviceCode: e.serviceCode }).toEqual({ statusCode, serviceCode });
+  return e;
 }
 
 export interface RawResponse {

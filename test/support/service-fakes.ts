@@ -6,7 +6,6 @@ import { MemoryObjectStore } from '../../shared/adapters/memory/object-store';
 import { MemoryStream } from '../../shared/adapters/memory/stream';
 import type { Logger, ServiceDeps } from '../../shared/app/deps';
 import { StoredIdentityDirectory } from '../../shared/app/identity-directory';
-import { ServiceError } from '../../shared/domain/errors';
 import type { Principal } from '../../shared/ports/identity';
 
 export const T0 = Date.parse('2026-01-01T00:00:00.000Z');
@@ -96,12 +95,3 @@ export function publishedOn(world: FakeWorld, streamId: string): Array<Record<st
   return world.streams.messages(streamId).map((m) => JSON.parse(m.value.toString('utf8')) as Record<string, unknown>);
 }
 
-/** The ServiceError a promise rejects with (fails the test when it resolves or rejects with anything else). */
-export async function rejection(p: Promise<unknown>): Promise<ServiceError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof ServiceError)) throw new Error(`expected a ServiceError, got ${String(e)}`);
-  return e;
-}

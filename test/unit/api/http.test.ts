@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { errorBody, opcRequestId, readBody, sendJson } from '../../../shared/api/http';
+import { opcRequestId, readBody, sendJson } from '../../../shared/api/http';
 import { isServiceError, ServiceError } from '../../../shared/domain/errors';
 
 const MAX_BYTES = 16;
@@ -10,7 +10,7 @@ const server = http.createServer((req, res) => {
     (body) => sendJson(res, 200, { length: body.length, text: body.toString('utf8') }, { 'opc-request-id': 'r1' }),
     (e: unknown) => {
       const error = isServiceError(e) ? e : new ServiceError('InternalServerError', String(e));
-      sendJson(res, error.status, errorBody(error), { connection: 'close' });
+      sendJson(res, error.status, error.toBody(), { connection: 'close' });
     },
   );
 });
@@ -58,9 +58,9 @@ describe('readBody and sendJson', () => {
   });
 });
 
-describe('errorBody', () => {
+describe('ServiceError.toBody', () => {
   it('is the OCI {code, message} pair', () => {
-    expect(errorBody(new ServiceError('NoEtagMatch', 'The etag does not match.'))).toEqual({ code: 'NoEtagMatch', message: 'The etag does not match.' });
+    expect(new ServiceError('NoEtagMatch', 'The etag does not match.').toBody()).toEqual({ code: 'NoEtagMatch', message: 'The etag does not match.' });
   });
 });
 

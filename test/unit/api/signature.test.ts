@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { SimpleAuthenticationDetailsProvider } from 'oci-common';
 import { ComputeInstanceAgentClient, requests } from 'oci-computeinstanceagent';
 import { bodySha256Base64, fingerprintOf, signRequest, verifySignedRequest, type VerifiedCaller } from '../../../shared/api/signature';
-import { errorBody, readBody, sendJson } from '../../../shared/api/http';
+import { readBody, sendJson } from '../../../shared/api/http';
 import { isServiceError, ServiceError } from '../../../shared/domain/errors';
 import { Limits } from '../../../shared/domain/limits';
 import type { ApiKeyRecord, KeyRegistry } from '../../../shared/ports/identity';
@@ -94,7 +94,7 @@ const server = http.createServer((req, res) => {
       else sendJson(res, 200, commandJson);
     } catch (e) {
       const error = isServiceError(e) ? e : new ServiceError('InternalServerError', String(e));
-      sendJson(res, error.status, errorBody(error));
+      sendJson(res, error.status, error.toBody());
     }
   })();
 });

@@ -6,7 +6,8 @@ import { getCommand, getExecution, listCommands, listExecutions } from '../../..
 import type { AgentReportEvent } from '../../../shared/domain/agent-report';
 import type { CommandSpec } from '../../../shared/domain/model';
 import { ServiceError } from '../../../shared/domain/errors';
-import { T0, fakeWorld, publishedOn, type FakeWorld, rejection } from '../../support/service-fakes';
+import { rejection } from '../../support/errors';
+import { T0, fakeWorld, publishedOn, type FakeWorld } from '../../support/service-fakes';
 
 let w: FakeWorld;
 

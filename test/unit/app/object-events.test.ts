@@ -7,7 +7,8 @@ import { ServiceError } from '../../../shared/domain/errors';
 import type { CommandOutput, CommandRecord, ExecutionRecord } from '../../../shared/domain/model';
 import { createObjectEvent, type CreateObjectEvent } from '../../../shared/domain/object-event';
 import type { Principal } from '../../../shared/ports/identity';
-import { fakeWorld, publishedOn, type FakeWorld, rejection } from '../../support/service-fakes';
+import { rejection } from '../../support/errors';
+import { fakeWorld, publishedOn, type FakeWorld } from '../../support/service-fakes';
 
 const NS = 'rcns';
 const TRIGGER_BUCKET = 'runcommand-scripts';

@@ -1,15 +1,7 @@
-import { ServiceError } from '../../../shared/domain/errors';
+import { thrownServiceError } from '../../support/errors';
 import { decodePageToken, encodePageToken, type PageTokenPayload } from '../../../shared/domain/pagination';
 
-function pageError(fn: () => unknown): ServiceError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ServiceError) return e;
-    throw e;
-  }
-  throw new Error('expected a ServiceError, nothing was thrown');
-}
+const pageError = thrownServiceError;
 
 describe('page tokens', () => {
   const payload = { v: 1, sortKey: 'Database Backup ✓ ?&=+/', id: 'ocid1.instanceagentcommand.oc1.iad.aaaa', seq: 1714557600123 };

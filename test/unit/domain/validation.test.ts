@@ -1,4 +1,5 @@
 import { ServiceError, type ErrorCode } from '../../../shared/domain/errors';
+import { thrownServiceError } from '../../support/errors';
 import {
   parseLifecycleStateFilter,
   parseLimit,
@@ -37,15 +38,7 @@ function withField(path: string, value: unknown): Record<string, unknown> {
   return body;
 }
 
-function errorOf(fn: () => unknown): ServiceError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ServiceError) return e;
-    throw e;
-  }
-  throw new Error('expected a ServiceError, nothing was thrown');
-}
+const errorOf = thrownServiceError;
 
 /** The field an error names: the first single-quoted path in its message. */
 function namedField(e: ServiceError): string | undefined {
