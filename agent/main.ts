@@ -1,19 +1,21 @@
 /**
  * Wiring for `runcommand agent --config <file>`: reads the config and the instance key, builds the signed reporter,
- * the file logger, the stream (the OCI Streaming adapter unless `makeStream` is injected) and Object Storage access
- * (the OCI SDK, signed as the instance), then starts the agent. Process concerns (signals) are opt-in via `stopOnSignals`.
+ * the file logger, the stream reader (`AgentStreamClient` unless `makeStream` is injected) and Object Storage access
+ * (the OCI SDK, signed as the instance, loaded on first use), then starts the agent. Process concerns (signals) are
+ * opt-in via `stopOnSignals`.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { SimpleAuthenticationDetailsProvider } from 'oci-common';
-import { OciStream } from '../shared/adapters/oci/stream';
+import type { SimpleAuthenticationDetailsProvider } from 'oci-common';
 import { signRequest } from '../shared/api/signature';
 import { systemClock, type Clock } from '../shared/ports/clock';
 import { startAgent, type InstanceStreamReader, type RunningAgent, type StopOptions } from './agent';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config';
 import { FileLogger, type Logger } from './log';
 import { AgentObjectStorage, type ObjectTransfer } from './object-storage';
+import type { RequestSigner } from './http';
 import { HttpReporter, type Reporter } from './reporter';
+import { AgentStreamClient } from './stream-client';
 
 export interface InstanceCredentials {
   /** `<tenancyId>/<instanceId>/<fingerprint>` (docs/agent-protocol.md, Identity). */
@@ -22,7 +24,7 @@ export interface InstanceCredentials {
 }
 
 export interface AgentMainDeps {
-  /** Builds the instance stream reader; `ociInstanceStream` (OCI Streaming or the platform's endpoint) by default. */
+  /** Builds the instance stream reader; `instanceStream` (OCI Streaming or the platform's endpoint) by default. */
   makeStream?(config: AgentConfig, credentials: InstanceCredentials): InstanceStreamReader;
   clock?: Clock;
   /** Also write log lines to stderr. */
@@ -52,19 +54,25 @@ export function readInstanceCredentials(config: AgentConfig): InstanceCredential
   return { keyId: `${config.tenancyId}/${config.instanceId}/${config.fingerprint}`, privateKeyPem };
 }
 
-/** The oci-common auth provider for the instance's key, for the SDK-based Streaming adapter. */
-export function instanceAuthProvider(config: AgentConfig, credentials: InstanceCredentials): SimpleAuthenticationDetailsProvider {
-  return new SimpleAuthenticationDetailsProvider(config.tenancyId, config.instanceId, config.fingerprint, credentials.privateKeyPem, null);
+/** Signs requests as the instance (`shared/api/signature.ts`), with the key parsed once. */
+export function instanceSigner(credentials: InstanceCredentials, clock: Clock = systemClock): RequestSigner {
+  return (req) => signRequest(req, credentials, clock.nowMs());
 }
 
-/** The instance stream through the OCI Streaming adapter, signed as the instance: the same code for OCI and the platform. */
-export function ociInstanceStream(config: AgentConfig, credentials: InstanceCredentials): InstanceStreamReader {
-  return new OciStream({ endpoint: config.streamingEndpoint, authProvider: instanceAuthProvider(config, credentials) });
+/** The oci-common auth provider for the instance's key, for the SDK's clients (it loads oci-common). */
+export function instanceAuthProvider(config: AgentConfig, credentials: InstanceCredentials): SimpleAuthenticationDetailsProvider {
+  const common = require('oci-common') as typeof import('oci-common');
+  return new common.SimpleAuthenticationDetailsProvider(config.tenancyId, config.instanceId, config.fingerprint, credentials.privateKeyPem, null);
+}
+
+/** The instance stream, signed as the instance: the same requests to OCI Streaming and to the platform. */
+export function instanceStream(config: AgentConfig, credentials: InstanceCredentials): InstanceStreamReader {
+  return new AgentStreamClient({ endpoint: config.streamingEndpoint, sign: instanceSigner(credentials) });
 }
 
 /** Object Storage sources and outputs, signed as the instance (a PAR unsigned), tuples on `objectStorageEndpoint`. */
 export function instanceObjectStorage(config: AgentConfig, credentials: InstanceCredentials): ObjectTransfer {
-  return new AgentObjectStorage({ endpoint: config.objectStorageEndpoint, authProvider: instanceAuthProvider(config, credentials) });
+  return new AgentObjectStorage({ endpoint: config.objectStorageEndpoint, authProvider: () => instanceAuthProvider(config, credentials) });
 }
 
 export async function startAgentFromConfigFile(configFile: string, deps: AgentMainDeps = {}): Promise<MainAgent> {
@@ -75,12 +83,9 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
   const credentials = readInstanceCredentials(config);
   const reporter =
     deps.reporter ??
-    new HttpReporter({
-      apiEndpoint: config.apiEndpoint,
-      sign: (req) => signRequest(req, credentials, clock.nowMs()),
-    });
+    new HttpReporter({ apiEndpoint: config.apiEndpoint, sign: instanceSigner(credentials, clock) });
   const agent = await startAgent(config, {
-    stream: (deps.makeStream ?? ociInstanceStream)(config, credentials),
+    stream: (deps.makeStream ?? instanceStream)(config, credentials),
     reporter,
     clock,
     ids: { token: () => randomBytes(16).toString('hex') },

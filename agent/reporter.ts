@@ -3,10 +3,9 @@
  * Answers are mapped to typed errors: 400/404/409 are permanent (`ReportRejectedError`, with the OCI code),
  * everything else (5xx, 429, 401 while a key propagates, network failures) is retryable (`ReportTransientError`).
  */
-import http from 'node:http';
-import https from 'node:https';
 import type { DeliveryState, LifecycleState } from '../shared/domain/model';
 import type { ExecutionOutcome } from './executor';
+import { SignedHttpClient, parseErrorBody, type HttpAnswer, type RequestSigner } from './http';
 
 export type ReportEventType = 'RECEIVE' | 'ACK' | 'START' | 'FINISH';
 
@@ -87,16 +86,6 @@ export function isPermanentReportFailure(err: unknown): boolean {
   return err instanceof ReportRejectedError || err instanceof ReportAnswerInvalidError;
 }
 
-export interface RequestToSign {
-  method: string;
-  url: URL;
-  headers: Record<string, string>;
-  body?: Buffer | string;
-}
-
-/** `shared/api/signature.ts`'s `signRequest` with the key bound: returns the headers to add. */
-export type RequestSigner = (req: RequestToSign) => Record<string, string>;
-
 export interface HttpReporterOptions {
   apiEndpoint: string;
   sign: RequestSigner;
@@ -108,21 +97,6 @@ export interface HttpReporterOptions {
 
 export const REPORTS_PATH = '/20180530/agent/reports';
 const PERMANENT_STATUSES: ReadonlySet<number> = new Set([400, 404, 409]);
-const DEFAULT_TIMEOUT_MS = 30_000;
-const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024;
-
-function parseErrorBody(body: string): { code?: string; message?: string } {
-  try {
-    const parsed = JSON.parse(body) as unknown;
-    if (parsed !== null && typeof parsed === 'object') {
-      const { code, message } = parsed as { code?: unknown; message?: unknown };
-      return { ...(typeof code === 'string' ? { code } : {}), ...(typeof message === 'string' ? { message } : {}) };
-    }
-  } catch {
-    // not JSON: fall through
-  }
-  return {};
-}
 
 export function parseReportAnswer(body: string): ReportAnswer {
   let parsed: unknown;
@@ -146,53 +120,33 @@ export function parseReportAnswer(body: string): ReportAnswer {
 
 export class HttpReporter implements Reporter {
   private readonly url: URL;
+  private readonly http: SignedHttpClient;
 
-  constructor(private readonly options: HttpReporterOptions) {
+  constructor(options: HttpReporterOptions) {
     this.url = new URL(REPORTS_PATH, `${options.apiEndpoint.replace(/\/+$/, '')}/`);
+    this.http = new SignedHttpClient(options);
   }
 
   async report(report: AgentReport, options: { signal?: AbortSignal } = {}): Promise<ReportAnswer> {
-    const body = JSON.stringify(report);
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(body, 'utf8')),
-      host: this.url.host,
-      'user-agent': this.options.userAgent ?? 'runcommand-agent',
-      'opc-request-id': report.callbackId,
-    };
-    Object.assign(headers, this.options.sign({ method: 'POST', url: this.url, headers: { ...headers }, body }));
-    const { status, text } = await this.send(headers, body, options.signal);
+    let answer: HttpAnswer;
+    try {
+      answer = await this.http.request('POST', this.url, {
+        body: JSON.stringify(report),
+        headers: { 'opc-request-id': report.callbackId },
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      throw new ReportTransientError(`The report request failed: ${(err as Error).message}`, undefined, undefined, { cause: err });
+    }
+    const { status, text } = answer;
     if (status >= 200 && status < 300) return parseReportAnswer(text);
     const { code, message } = parseErrorBody(text);
     if (PERMANENT_STATUSES.has(status)) throw new ReportRejectedError(status, code ?? 'Unknown', message ?? `HTTP ${status}`);
     throw new ReportTransientError(`The report got HTTP ${status}${code !== undefined ? ` ${code}` : ''}${message !== undefined ? `: ${message}` : ''}`, status, code);
   }
 
-  private send(headers: Record<string, string>, body: string, signal: AbortSignal | undefined): Promise<{ status: number; text: string }> {
-    const client = this.url.protocol === 'https:' ? https : http;
-    const maxBytes = this.options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
-    return new Promise((resolve, reject) => {
-      const req = client.request(
-        this.url,
-        { method: 'POST', headers, timeout: this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(signal !== undefined ? { signal } : {}) },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxBytes) {
-              res.destroy(new Error(`The report answer is larger than ${maxBytes} bytes.`));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('error', (err) => reject(new ReportTransientError(`Reading the report answer failed: ${err.message}`, res.statusCode, undefined, { cause: err })));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('The report request timed out.')));
-      req.on('error', (err) => reject(new ReportTransientError(`The report request failed: ${err.message}`, undefined, undefined, { cause: err })));
-      req.end(body);
-    });
+  /** Closes idle connections. */
+  close(): void {
+    this.http.close();
   }
 }

@@ -14,6 +14,7 @@ import type http from 'node:http';
 import type { EmbeddedStreams, StreamInfo } from '../shared/adapters/embedded/stream';
 import { InvalidCursorError, InvalidStreamSettingsError, MessageTooLargeError } from '../shared/adapters/embedded/stream';
 import { sendJson } from '../shared/api/http';
+import { LONG_POLL_HEADER } from '../shared/api/streaming';
 import { ServiceError, notAuthorizedOrNotFound } from '../shared/domain/errors';
 import { canUseCompartment, type IdentityDirectory, type Principal } from '../shared/ports/identity';
 import { CursorExpiredError, PublishFailedError, StreamNotFoundError, type CursorOptions, type PublishInput } from '../shared/ports/stream';
@@ -21,8 +22,8 @@ import type { EndpointMount } from './gateway';
 import { authenticate, isRecord, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
 
 export const STREAMING_PREFIX = '/20180418/';
-export const LONG_POLL_HEADER = 'x-runcommand-long-poll-ms';
-const MAX_LONG_POLL_MS = 30_000;
+/** The server's own cap on a long poll (clients ask for at most `MAX_LONG_POLL_MS`). */
+const MAX_SERVER_LONG_POLL_MS = 30_000;
 const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const DEFAULT_GET_LIMIT = 1000;
 
@@ -218,7 +219,7 @@ async function getMessages(
   const limit = rawLimit === null ? DEFAULT_GET_LIMIT : Number(rawLimit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new ServiceError('InvalidParameter', 'limit must be an integer from 1 to 10000.');
   const rawWait = req.headers[LONG_POLL_HEADER];
-  const waitMs = Math.max(0, Math.min(Number(Array.isArray(rawWait) ? rawWait[0] : rawWait) || 0, MAX_LONG_POLL_MS));
+  const waitMs = Math.max(0, Math.min(Number(Array.isArray(rawWait) ? rawWait[0] : rawWait) || 0, MAX_SERVER_LONG_POLL_MS));
   // A client that goes away stops the long poll instead of leaving a waiter behind.
   const abort = new AbortController();
   const onClose = () => abort.abort();

@@ -20,17 +20,9 @@ import {
   type StreamMessage,
 } from '../../ports/stream';
 import type { AuthProvider } from './auth';
+import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS } from '../../api/streaming';
 import { classifySdkFailure, describeFailure, isTransient, queryValue } from './sdk-errors';
 
-/**
- * Extension header: the runcommand platform holds a GET .../messages open up to this many milliseconds when the
- * stream has nothing new. OCI Streaming ignores unknown headers and answers at once.
- */
-export const LONG_POLL_HEADER = 'x-runcommand-long-poll-ms';
-/** The longest wait the adapter asks a server for, whatever the caller passes as `waitMs`. */
-export const DEFAULT_LONG_POLL_HEADER_MS = 20_000;
-/** OCI's maximum for GetMessages. */
-export const MAX_GET_LIMIT = 10_000;
 /** Per attempt, when the configuration names none. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
@@ -129,7 +121,7 @@ export class OciStream implements Stream {
   constructor(options: OciStreamOptions) {
     this.client = options.client ?? createStreamClient(options);
     if (options.client) this.client.endpoint = bareEndpoint(options.endpoint);
-    this.longPollHeaderMs = options.longPollHeaderMs ?? DEFAULT_LONG_POLL_HEADER_MS;
+    this.longPollHeaderMs = options.longPollHeaderMs ?? MAX_LONG_POLL_MS;
   }
 
   async publish(streamId: string, messages: PublishInput[]): Promise<PublishedEntry[]> {

@@ -2,7 +2,8 @@ import nock from 'nock';
 import * as common from 'oci-common';
 import { useNock } from '../../support/nock';
 import { publishAll } from '../../../shared/adapters/oci/publish-all';
-import { LONG_POLL_HEADER, OciStream } from '../../../shared/adapters/oci/stream';
+import { OciStream } from '../../../shared/adapters/oci/stream';
+import { LONG_POLL_HEADER } from '../../../shared/api/streaming';
 import { OciStreamAdmin } from '../../../shared/adapters/oci/stream-admin';
 import {
   CursorExpiredError,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describePollError } from '../../../agent/agent';
-import { instanceAuthProvider, ociInstanceStream, readInstanceCredentials, startAgentFromConfigFile } from '../../../agent/main';
+import { instanceAuthProvider, instanceStream, readInstanceCredentials, startAgentFromConfigFile } from '../../../agent/main';
 import { AgentConfigError, loadAgentConfig } from '../../../agent/config';
 import { FakePlatform, INSTANCE_ID } from './support/fake-platform';
 import { TestStream } from './support/memory-stream';
@@ -79,7 +79,7 @@ describe('readInstanceCredentials', () => {
   });
 });
 
-describe('ociInstanceStream', () => {
+describe('instanceStream', () => {
   it('reads the stream signed as the instance, and a 404 renders as OCI agent logs it', async () => {
     const seen: http.IncomingHttpHeaders[] = [];
     const server = http.createServer((req, res) => {
@@ -92,7 +92,7 @@ describe('ociInstanceStream', () => {
       const dir = tempDir();
       const { config } = loadAgentConfig(writeAgentFiles(dir, 'ocid1.stream.oc1..s'));
       const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const stream = ociInstanceStream({ ...config, streamingEndpoint: endpoint }, readInstanceCredentials(config));
+      const stream = instanceStream({ ...config, streamingEndpoint: endpoint }, readInstanceCredentials(config));
       const err = await stream.createGroupCursor('ocid1.stream.oc1..s', { groupName: INSTANCE_ID, instanceName: INSTANCE_ID, type: 'TRIM_HORIZON' }).catch((e: unknown) => e);
       expect(describePollError(err)).toBe('Service error:NotAuthorizedOrNotFound. Authorization failed or requested resource not found. http status code: 404.');
       expect(seen[0]?.authorization).toContain(`keyId="ocid1.tenancy.oc1..t/${INSTANCE_ID}/11:22:33"`);

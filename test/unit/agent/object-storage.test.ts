@@ -160,7 +160,7 @@ describe('AgentObjectStorage', () => {
       else errorAnswer(res, 404, 'ObjectNotFound', 'The object was not found');
     });
     try {
-      const storage = new AgentObjectStorage({ endpoint: server.endpoint, authProvider, retry: noRetry });
+      const storage = new AgentObjectStorage({ endpoint: server.endpoint, authProvider: () => authProvider, retry: noRetry });
       const opened = await storage.open({ kind: 'native', namespaceName: 'ns', bucketName: 'bk', objectName: 'dir/run.sh' }, signal);
       expect(opened.contentLength).toBe(4);
       await expect(readAll(opened.body)).resolves.toBe('echo');
@@ -180,7 +180,7 @@ describe('AgentObjectStorage', () => {
       } else errorAnswer(res, 404, 'BucketNotFound', 'no such bucket');
     });
     try {
-      const storage = new AgentObjectStorage({ endpoint: server.endpoint, authProvider, retry: noRetry });
+      const storage = new AgentObjectStorage({ endpoint: server.endpoint, authProvider: () => authProvider, retry: noRetry });
       await storage.upload(
         { kind: 'native', namespaceName: 'ns', bucketName: 'bk', objectName: 'out/run.log' },
         { body: Readable.from([Buffer.from('out'), Buffer.from('err')]), contentLength: 6, metadata: { 'runcommand-stdout-bytes': '3' } },
@@ -210,7 +210,7 @@ describe('AgentObjectStorage', () => {
       res.end();
     });
     try {
-      const storage = new AgentObjectStorage({ endpoint: 'http://127.0.0.1:1', authProvider });
+      const storage = new AgentObjectStorage({ endpoint: 'http://127.0.0.1:1', authProvider: () => authProvider });
       const at = (token: string) => parseObjectUri(`${server.endpoint}/p/${token}/n/ns/b/bk/o/a%2Fb`);
       const opened = await storage.open(at('good'), signal);
       expect(opened.contentLength).toBe(2);
@@ -230,7 +230,7 @@ describe('AgentObjectStorage', () => {
   });
 
   it('names a connection failure', async () => {
-    const storage = new AgentObjectStorage({ endpoint: 'http://127.0.0.1:1', authProvider });
+    const storage = new AgentObjectStorage({ endpoint: 'http://127.0.0.1:1', authProvider: () => authProvider });
     await expect(storage.open(parseObjectUri('http://127.0.0.1:1/p/t/n/ns/b/bk/o/x'), signal)).rejects.toThrow(/^connection failed: /);
   });
 });
