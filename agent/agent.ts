@@ -108,6 +108,11 @@ export interface AgentDeps {
   idlePollMs?: number;
   /** How long a script runs before IN_PROGRESS is reported (shorter scripts report only their end). */
   startReportDelayMs?: number;
+  /**
+   * Most time between reading a message and committing past it: commits are batched, at most one per interval (a
+   * busy instance would otherwise commit after every message). 0 commits after every batch.
+   */
+  commitIntervalMs?: number;
   /** Recorded commands waiting beyond the in-flight limit; past it the agent stops reading the stream for a while. */
   maxBacklog?: number;
   completedKeep?: number;
@@ -154,6 +159,7 @@ const MAX_EARLY_CANCELS = 1000;
 const DEFAULT_MAX_BACKLOG = 1000;
 const DEFAULT_POLL_BATCH = 20;
 const DEFAULT_IDLE_POLL_MS = 1000;
+const DEFAULT_COMMIT_INTERVAL_MS = 1000;
 const START_REPORT_DELAY_MS = 50;
 
 export function isAgentReport(v: unknown): v is AgentReport {
@@ -352,9 +358,19 @@ class Agent implements RunningAgent {
 
   // ---- transport: the stream poll ----
 
+  /**
+   * The transport loop. Messages are recorded on disk as they are read (`route`), and the group's offset is committed
+   * after the records, at most once per `commitIntervalMs` while messages keep coming, and at once when a poll finds
+   * nothing: a crash or restart re-reads at most what was not committed, which the recorded and completed command ids
+   * turn into no-ops. While a commit is pending, a poll waits no longer than until it is due.
+   */
   private async poll(): Promise<void> {
     const signal = this.stopController.signal;
+    const commitIntervalMs = this.deps.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
     let cursor: string | undefined;
+    /** The cursor after the last batch with messages, while it is not committed. */
+    let uncommitted: string | undefined;
+    let lastCommitMs = this.deps.clock.nowMs();
     let failures = 0;
     while (!signal.aborted) {
       const breakerWaitMs = this.breaker.waitMs();
@@ -374,16 +390,24 @@ class Agent implements RunningAgent {
           type: 'TRIM_HORIZON',
         });
         const polledAtMs = this.deps.clock.nowMs();
+        const commitDueInMs = uncommitted === undefined ? Infinity : Math.max(0, lastCommitMs + commitIntervalMs - polledAtMs);
         const batch = await this.deps.stream.getMessages(this.config.streamId, cursor, {
           limit: this.deps.pollBatchSize ?? DEFAULT_POLL_BATCH,
-          waitMs: this.config.pollWaitMs,
+          waitMs: Math.min(this.config.pollWaitMs, commitDueInMs),
           signal,
         });
         for (const message of batch.messages) this.route(message);
         // Every message is recorded on disk now, so commands may start while the commit is on its way; the commit
         // still comes after the records: a crash re-reads at most what was not recorded.
         this.schedule();
-        cursor = batch.messages.length > 0 ? await this.deps.stream.commit(this.config.streamId, batch.nextCursor) : batch.nextCursor;
+        cursor = batch.nextCursor;
+        if (batch.messages.length > 0) uncommitted = cursor;
+        // A batch that found nothing means the instance went quiet: commit what is due at once.
+        if (uncommitted !== undefined && (batch.messages.length === 0 || this.deps.clock.nowMs() - lastCommitMs >= commitIntervalMs)) {
+          cursor = await this.deps.stream.commit(this.config.streamId, uncommitted);
+          uncommitted = undefined;
+          lastCommitMs = this.deps.clock.nowMs();
+        }
         if (this.breaker.state !== 'closed') this.log.info('poll command recovered; circuit breaker closed');
         this.breaker.recordSuccess();
         failures = 0;
@@ -396,6 +420,7 @@ class Agent implements RunningAgent {
         if (err instanceof CursorExpiredError) {
           this.log.info('the stream cursor expired; opening a new group cursor');
           cursor = undefined;
+          uncommitted = undefined;
           continue;
         }
         const open = this.breaker.recordFailure();
@@ -632,7 +657,7 @@ class Agent implements RunningAgent {
       output.outputType === 'TEXT'
         ? undefined
         : { transfer: this.objectStorage(), location: locate(() => outputLocation(output), 'The output cannot be written to Object Storage') };
-    const workDir = await makeWorkDir(this.workRoot, message.instanceAgentCommandId, this.runAs);
+    const workDir = makeWorkDir(this.workRoot, message.instanceAgentCommandId, this.runAs);
     try {
       const script: ScriptFile = source.sourceType === 'TEXT' ? { content: source.text } : await this.download(source, workDir);
       return { workDir, script, ...(outputPlace !== undefined ? { output: outputPlace } : {}) };

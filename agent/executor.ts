@@ -246,16 +246,33 @@ function notStarted(workDir: string, sink: OutputSink, result: ExecutionResult):
   return { pid: undefined, procStartTime: undefined, workDir, output: new TailBuffer(1), result: finished, cancel: () => finished };
 }
 
+/**
+ * Removes an execution's working directory. Usually it holds only the script: that is removed at once; anything a
+ * script left behind is removed in the background, so a large tree never blocks the agent.
+ */
 export function removeWorkDir(workDir: string): void {
-  fs.rm(workDir, { recursive: true, force: true }, () => undefined);
+  try {
+    for (const name of fs.readdirSync(workDir)) {
+      const entry = path.join(workDir, name);
+      if (!fs.lstatSync(entry).isFile()) throw new Error('not only files');
+      fs.unlinkSync(entry);
+    }
+    fs.rmdirSync(workDir);
+  } catch {
+    fs.rm(workDir, { recursive: true, force: true }, () => undefined);
+  }
 }
 
-/** A fresh private working directory for one execution under `workRoot` (owned by `runAs` when the agent is root). */
-export async function makeWorkDir(workRoot: string, commandId: string, runAs?: RunAsUser): Promise<string> {
+/**
+ * A fresh private working directory for one execution under `workRoot` (owned by `runAs` when the agent is root).
+ * Synchronous, like the agent's other small local file operations: each is a few microseconds, where the async form
+ * costs a thread-pool round trip and a promise per call on the command's path.
+ */
+export function makeWorkDir(workRoot: string, commandId: string, runAs?: RunAsUser): string {
   fs.mkdirSync(workRoot, { recursive: true, mode: 0o711 });
   const safeId = commandId.replace(/[^A-Za-z0-9._-]/g, '_').slice(-64);
-  const workDir = await fs.promises.mkdtemp(path.join(workRoot, `${safeId}-`));
-  if (runAs !== undefined && process.getuid?.() === 0) await fs.promises.chown(workDir, runAs.uid, runAs.gid);
+  const workDir = fs.mkdtempSync(path.join(workRoot, `${safeId}-`));
+  if (runAs !== undefined && process.getuid?.() === 0) fs.chownSync(workDir, runAs.uid, runAs.gid);
   return workDir;
 }
 
@@ -267,15 +284,16 @@ export async function startExecution(spec: ExecutionSpec, options: ExecutorOptio
   const plan = planLaunch(spec.script, spec.commandString, findExecutable);
 
   const sink = spec.sink ?? noopOutputSink;
-  const workDir = spec.workDir ?? (await makeWorkDir(options.workRoot, spec.commandId, runAs));
+  const workDir = spec.workDir ?? makeWorkDir(options.workRoot, spec.commandId, runAs);
   const scriptPath = path.join(workDir, plan.scriptName);
   if ('content' in spec.script) {
-    await fs.promises.writeFile(scriptPath, spec.script.content, { mode: 0o700 });
+    // A TEXT source's script: at most 4 KiB (downloaded scripts are already on disk).
+    fs.writeFileSync(scriptPath, spec.script.content, { mode: 0o700 });
   } else if (spec.script.savedFile !== plan.scriptName) {
     // pwsh -File wants a .ps1 name; an unsafe saved name was never used (the download uses safeFileName too).
-    await fs.promises.rename(path.join(workDir, spec.script.savedFile), scriptPath);
+    fs.renameSync(path.join(workDir, spec.script.savedFile), scriptPath);
   }
-  if (runAs !== undefined) await fs.promises.chown(scriptPath, runAs.uid, runAs.gid);
+  if (runAs !== undefined) fs.chownSync(scriptPath, runAs.uid, runAs.gid);
 
   if (plan.kind === 'fail') return notStarted(workDir, sink, failedBeforeSpawn(plan.exitCode, plan.message));
 

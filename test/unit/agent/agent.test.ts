@@ -83,7 +83,31 @@ describe('agent', () => {
     // Shorter than the start-report delay: it goes from ACKED straight to its end.
     expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'FINISH']);
     expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', exitCode: 0, text: 'hello\n', textSha256: sha256('hello\n') });
-    await expect(h.stream.uncommittedCount(INSTANCE_ID)).resolves.toBe(0);
+    // Committed once the instance is quiet (at most a commit interval later).
+    await waitFor(async () => (await h.stream.uncommittedCount(INSTANCE_ID)) === 0, 5000, 'the commit');
+  });
+
+  it('batches commits while commands keep coming: at most one per commit interval, and all committed once quiet', async () => {
+    const h = harness({ pollWaitMs: 5000 });
+    await start(h, { commitIntervalMs: 60_000 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push(h.platform.issue({ script: 'true' }).instanceAgentCommandId);
+      await waitFor(() => h.platform.finished(ids[i] as string) !== undefined, 10_000, `FINISH ${i}`);
+    }
+    // Five polls found a message each; none of them committed (the interval is a minute), though each was recorded.
+    expect(h.stream.getMessagesCalls).toBeGreaterThanOrEqual(5);
+    expect(h.stream.commitCalls).toBe(0);
+    expect(await h.stream.uncommittedCount(INSTANCE_ID)).toBe(5);
+  });
+
+  it('commits what it read as soon as a poll finds nothing, however long the interval', async () => {
+    const h = harness({ pollWaitMs: 200 });
+    await start(h, { commitIntervalMs: 60_000 });
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'true' });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    await waitFor(async () => (await h.stream.uncommittedCount(INSTANCE_ID)) === 0, 5000, 'the commit');
+    expect(h.stream.commitCalls).toBe(1);
   });
 
   it('reports IN_PROGRESS (START) for a script still running after the start-report delay', async () => {

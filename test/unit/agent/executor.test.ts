@@ -79,7 +79,7 @@ function recordingSink(finish: (r: ExecutionResult) => ExecutionResult = (r) => 
 describe('startExecution with a prepared working directory and an output sink', () => {
   it('runs a script already saved in the working directory, under its name, and removes the directory', async () => {
     const workRoot = tempDir('exec-work-');
-    const workDir = await makeWorkDir(workRoot, 'ocid1.instanceagentcommand.oc1..saved');
+    const workDir = makeWorkDir(workRoot, 'ocid1.instanceagentcommand.oc1..saved');
     fs.writeFileSync(path.join(workDir, 'main.sh'), 'echo "main $1"');
     const execution = await startExecution(spec('', { workDir, script: { savedFile: 'main.sh', head: Buffer.from('echo') }, commandString: 'bash main.sh x' }), options({ workRoot }));
     expect(execution.workDir).toBe(workDir);

@@ -20,6 +20,7 @@ export class TestStream implements InstanceStreamReader {
   unregistered = false;
   getMessagesCalls = 0;
   createGroupCursorCalls = 0;
+  commitCalls = 0;
 
   constructor(readonly streamId = 'ocid1.stream.oc1..instance') {
     this.inner.createStream(streamId);
@@ -54,6 +55,7 @@ export class TestStream implements InstanceStreamReader {
   }
 
   async commit(streamId: string, cursor: string): Promise<string> {
+    this.commitCalls += 1;
     this.check();
     return this.inner.commit(streamId, cursor);
   }
