@@ -391,9 +391,10 @@ class Agent implements RunningAgent {
         });
         const polledAtMs = this.deps.clock.nowMs();
         const commitDueInMs = uncommitted === undefined ? Infinity : Math.max(0, lastCommitMs + commitIntervalMs - polledAtMs);
+        const waitMs = Math.min(this.config.pollWaitMs, commitDueInMs);
         const batch = await this.deps.stream.getMessages(this.config.streamId, cursor, {
           limit: this.deps.pollBatchSize ?? DEFAULT_POLL_BATCH,
-          waitMs: Math.min(this.config.pollWaitMs, commitDueInMs),
+          waitMs,
           signal,
         });
         for (const message of batch.messages) this.route(message);
@@ -411,7 +412,8 @@ class Agent implements RunningAgent {
         if (this.breaker.state !== 'closed') this.log.info('poll command recovered; circuit breaker closed');
         this.breaker.recordSuccess();
         failures = 0;
-        if (batch.messages.length === 0) {
+        // Pacing for servers that answer at once (OCI); a poll shortened for a due commit is followed by a full one.
+        if (batch.messages.length === 0 && waitMs === this.config.pollWaitMs) {
           const idleMs = (this.deps.idlePollMs ?? DEFAULT_IDLE_POLL_MS) - (this.deps.clock.nowMs() - polledAtMs);
           if (idleMs > 0) await sleep(this.timers, idleMs, signal);
         }

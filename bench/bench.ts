@@ -110,14 +110,75 @@ function percentiles(samples: number[]): { n: number; p50: number; p90: number; 
   return { n: s.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1] ?? NaN };
 }
 
-function cpuTicks(pid: number): number {
+/** utime + stime of `pid` (with `reaped`, of its waited-for children instead), in clock ticks. */
+function cpuTicks(pid: number, reaped = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks
+    return reaped ? Number(f[13]) + Number(f[14]) : Number(f[11]) + Number(f[12]);
   } catch {
     return 0;
   }
+}
+
+function functionNameOf(pid: number): string {
+  try {
+    return /functions\/([\w-]+)\//.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))?.[1] ?? 'other';
+  } catch {
+    return 'other';
+  }
+}
+
+/** CPU used so far, in clock ticks, by each part of a throughput run. */
+interface CpuSnapshot {
+  gateway: number;
+  /** Live function processes by function name; `exited` is what the gateway reaped. */
+  functions: Record<string, number>;
+  agents: number;
+  /** The agents' reaped children: the scripts. */
+  scripts: number;
+  loadGeneratorMicros: number;
+}
+
+function cpuSnapshot(p: Platform, agentPids: number[]): CpuSnapshot {
+  const gatewayPid = p.proc.child.pid as number;
+  const functions: Record<string, number> = { exited: cpuTicks(gatewayPid, true) };
+  for (const pid of childrenOf(gatewayPid)) {
+    const name = functionNameOf(pid);
+    functions[name] = (functions[name] ?? 0) + cpuTicks(pid);
+  }
+  const usage = process.cpuUsage();
+  return {
+    gateway: cpuTicks(gatewayPid),
+    functions,
+    agents: agentPids.reduce((sum, pid) => sum + cpuTicks(pid), 0),
+    scripts: agentPids.reduce((sum, pid) => sum + cpuTicks(pid, true), 0),
+    loadGeneratorMicros: usage.user + usage.system,
+  };
+}
+
+/**
+ * Milliseconds of CPU per completed command, by part: where a throughput run's CPU went. A function process that
+ * exits during the run moves its CPU from its own line to `exited`, so the function lines are summed as one too.
+ */
+function cpuPerCommand(before: CpuSnapshot, after: CpuSnapshot, commands: number) {
+  const perCommand = (ticks: number) => (commands > 0 ? ((ticks / TICKS_PER_SEC) * 1000) / commands : NaN);
+  const names = new Set([...Object.keys(before.functions), ...Object.keys(after.functions)]);
+  const functions: Record<string, number> = {};
+  let functionTicks = 0;
+  for (const name of names) {
+    const ticks = (after.functions[name] ?? 0) - (before.functions[name] ?? 0);
+    functionTicks += ticks;
+    if (name !== 'exited' || ticks > 0) functions[name] = perCommand(ticks);
+  }
+  const parts = {
+    agents: perCommand(after.agents - before.agents),
+    scripts: perCommand(after.scripts - before.scripts),
+    gateway: perCommand(after.gateway - before.gateway),
+    functions: perCommand(functionTicks),
+    loadGenerator: commands > 0 ? (after.loadGeneratorMicros - before.loadGeneratorMicros) / 1000 / commands : NaN,
+  };
+  return { ...parts, total: Object.values(parts).reduce((a, b) => a + b, 0), byFunction: functions };
 }
 
 function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
@@ -420,7 +481,9 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
   }
   const completions = await Completions.open(p);
   await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 5000)); // agents connect
+  const agentPids = agents.map((a) => a.child.pid as number);
   const cpuBefore = platformPids(p).reduce((s, pid) => s + cpuTicks(pid), 0);
+  const budgetBefore = cpuSnapshot(p, agentPids);
   let completed = 0;
   let errors = 0;
   const errorSamples: string[] = [];
@@ -453,6 +516,7 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
     );
     const seconds = (Date.now() - t0) / 1000;
     const cpuSeconds = (platformPids(p).reduce((s, pid) => s + cpuTicks(pid), 0) - cpuBefore) / TICKS_PER_SEC;
+    const cpuMsPerCommand = cpuPerCommand(budgetBefore, cpuSnapshot(p, agentPids), completed);
     return {
       seconds,
       instances: o.instances,
@@ -464,6 +528,7 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
       commandsPerSec: completed / seconds,
       latencyUnderLoadMs: percentiles(latencies),
       platformCpuCoresUsed: cpuSeconds / seconds,
+      cpuMsPerCommand,
     };
   } finally {
     await completions.close();
@@ -539,6 +604,10 @@ const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
 
 type Results = Awaited<ReturnType<typeof runAll>>;
 
+function cpuBudgetText(c: ReturnType<typeof cpuPerCommand>): string {
+  return `total ${f1(c.total)}: agents ${f1(c.agents)}, scripts ${f1(c.scripts)}, gateway ${f1(c.gateway)}, functions ${f1(c.functions)}, load generator ${f1(c.loadGenerator)}`;
+}
+
 function table(r: Results): string {
   const { floor, latency, throughput, throughputSharedProcesses: shared, idle, functions, sweep } = r;
   const spawnP50 = floor.spawnBashTrueSequentialMs.p50;
@@ -548,6 +617,13 @@ function table(r: Results): string {
     ['create → SUCCEEDED seen by a client, p50 / p90 / p99 (ms)', `${f1(latency.createToSucceededMs.p50)} / ${f1(latency.createToSucceededMs.p90)} / ${f1(latency.createToSucceededMs.p99)}`, `spawn ${f2(spawnP50)} + HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)}`, f1(latency.createToSucceededMs.p50 / (spawnP50 + floor.loopbackHttpRoundTripMs.p50)), `p50 ≤ ${TARGETS.createToSucceededP50Ms}, p99 ≤ ${TARGETS.createToSucceededP99Ms}: ${mark(latency.createToSucceededMs.p50 <= TARGETS.createToSucceededP50Ms && latency.createToSucceededMs.p99 <= TARGETS.createToSucceededP99Ms)}`],
     ['create round trip (Oracle SDK), p50 (ms)', f1(latency.createRoundTripMs.p50), `HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)} + RSA sign ${f2(floor.rsaSignMs.p50)}`, f1(latency.createRoundTripMs.p50 / (floor.loopbackHttpRoundTripMs.p50 + floor.rsaSignMs.p50)), ''],
     [`throughput, ${throughput.instances} instances, ${f1(throughput.seconds)} s (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors)`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
+    [
+      'throughput: CPU per command (ms), by part',
+      cpuBudgetText(throughput.cpuMsPerCommand),
+      `${f1((r.machine.cores * 1000) / TARGETS.commandsPerSec)} ms allows ${TARGETS.commandsPerSec}/s`,
+      f2(throughput.cpuMsPerCommand.total / ((r.machine.cores * 1000) / TARGETS.commandsPerSec)),
+      '',
+    ],
     ...(shared
       ? [[
           `throughput, ${shared.instances} instances, ${shared.agentsPerProcess} agents per process (commands/s)`,

@@ -101,6 +101,20 @@ describe('agent', () => {
     expect(await h.stream.uncommittedCount(INSTANCE_ID)).toBe(5);
   });
 
+  it('goes straight back to a full long poll after the poll shortened for a commit (no idle pause before the next command)', async () => {
+    const h = harness({ pollWaitMs: 5000 });
+    await start(h, { commitIntervalMs: 100, idlePollMs: 5000 });
+    const first = h.platform.issue({ script: 'true' }).instanceAgentCommandId;
+    await waitFor(() => h.platform.finished(first) !== undefined, 10_000, 'FINISH 1');
+    await waitFor(() => h.stream.commitCalls === 1, 5000, 'the commit');
+    await new Promise((r) => setTimeout(r, 100));
+    const issuedAt = Date.now();
+    const second = h.platform.issue({ script: 'true' }).instanceAgentCommandId;
+    await waitFor(() => h.platform.finished(second) !== undefined, 10_000, 'FINISH 2');
+    // An idle pause (idlePollMs) would hold the second command back about 5 s.
+    expect(Date.now() - issuedAt).toBeLessThan(2500);
+  });
+
   it('commits what it read as soon as a poll finds nothing, however long the interval', async () => {
     const h = harness({ pollWaitMs: 200 });
     await start(h, { commitIntervalMs: 60_000 });
