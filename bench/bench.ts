@@ -28,6 +28,8 @@ import { benchSweep } from './sweep';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'runcommand.js');
+/** `runcommand-agent`, run as an executable: how a host runs its agent (its shebang passes Node's memory flags). */
+const AGENT_BIN = path.join(ROOT, 'bin', 'runcommand-agent.js');
 const AGENT_HOST = path.join(__dirname, 'agent-host.js');
 const MB = 1024 * 1024;
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELED']);
@@ -214,8 +216,8 @@ interface Proc {
   exited: Promise<void>;
 }
 
-function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+function start(args: string[], env: NodeJS.ProcessEnv = {}, executable = process.execPath): Proc {
+  const child = spawn(executable, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   const keep = (c: Buffer) => {
     out = (out + c.toString('utf8')).slice(-20_000);
@@ -410,6 +412,17 @@ class Completions {
   }
 }
 
+/** The Node flags `runcommand-agent` starts with (its shebang), for agent processes the benchmark starts itself. */
+function agentNodeFlags(): string[] {
+  const shebang = readFileSync(AGENT_BIN, 'utf8').split('\n', 1)[0] ?? '';
+  return shebang.split(/\s+/).filter((word) => word.startsWith('--'));
+}
+
+/** One agent process, started as a host starts it. */
+function startAgent(configFile: string): Proc {
+  return start(['--config', configFile], {}, AGENT_BIN);
+}
+
 /** `command started` times from an agent's log, by command id. */
 function agentStartTimes(agentConfigFile: string): Map<string, number> {
   const logFile = path.join(path.dirname(agentConfigFile), 'log', 'runcommand.log');
@@ -427,7 +440,7 @@ function agentStartTimes(agentConfigFile: string): Map<string, number> {
 }
 
 async function measureLatency(p: Platform, o: Options) {
-  const agent = start([CLI, 'agent', '--config', p.info.localAgentConfigFile]);
+  const agent = startAgent(p.info.localAgentConfigFile);
   const completions = await Completions.open(p);
   try {
     for (let i = 0; i < 10; i++) {
@@ -474,9 +487,9 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
   const configs = instances.map((i) => i.agentConfigFile);
   const agents: Proc[] = [];
   if (agentsPerProcess <= 1) {
-    for (const config of configs) agents.push(start([CLI, 'agent', '--config', config]));
+    for (const config of configs) agents.push(startAgent(config));
   } else {
-    for (let i = 0; i < configs.length; i += agentsPerProcess) agents.push(start([AGENT_HOST, ...configs.slice(i, i + agentsPerProcess)]));
+    for (let i = 0; i < configs.length; i += agentsPerProcess) agents.push(start([...agentNodeFlags(), AGENT_HOST, ...configs.slice(i, i + agentsPerProcess)]));
     await waitFor('every agent host', () => (agents.every((a) => a.output().includes('ready')) ? true : undefined), 120_000);
   }
   const completions = await Completions.open(p);
@@ -542,7 +555,7 @@ async function measureIdleFleet(p: Platform, o: Options) {
     configs.push((await registerInstance(p.dataDir, { displayName: `idle-${i}`, endpoint: p.info.endpoint })).agentConfigFile);
   }
   const hosts: Proc[] = [];
-  for (let i = 0; i < configs.length; i += o.agentsPerHost) hosts.push(start([AGENT_HOST, ...configs.slice(i, i + o.agentsPerHost)]));
+  for (let i = 0; i < configs.length; i += o.agentsPerHost) hosts.push(start([...agentNodeFlags(), AGENT_HOST, ...configs.slice(i, i + o.agentsPerHost)]));
   try {
     await waitFor('every agent host', () => (hosts.every((h) => h.output().includes('ready')) ? true : undefined), 300_000);
     await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 10_000)); // every agent has a poll open

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // The `runcommand` executable: the bundled CLI (built by `npm ci`/`npm run build` into dist/). `runcommand agent`
-// goes straight to the agent's own bundle, so an agent on a host never loads the platform or the CLI.
+// goes straight to the agent's own bundle, so an agent on a host never loads the platform or the CLI; on a host,
+// `runcommand-agent` (bin/runcommand-agent.js) also starts Node with the agent's memory flags.
 const path = require('node:path');
 const fs = require('node:fs');
 
@@ -16,16 +17,6 @@ if (!fs.existsSync(bundle)) {
 if (!agentOnly) {
   require(bundle);
 } else {
-  // An agent idles on a long-running host: trade a little GC time for a smaller heap.
-  require('node:v8').setFlagsFromString('--max-semi-space-size=1');
-  require('node:v8').setFlagsFromString('--optimize-for-size');
-  require(bundle)
-    .agent(rest)
-    .then(
-      (code) => process.exit(code),
-      (e) => {
-        process.stderr.write(`runcommand: ${e && e.message ? e.message : String(e)}\n`);
-        process.exit(e && e.name === 'UsageError' ? 2 : 1);
-      },
-    );
+  // The same agent as `runcommand-agent` (bin/runcommand-agent.js), without the V8 memory flags its shebang passes.
+  require('./runcommand-agent.js').runAgent(rest);
 }

@@ -6,6 +6,8 @@ reports back. F is the agent.yml that 'runcommand instance add' wrote (the platf
 <data-dir>/instances/<localInstanceId>/agent.yml, which 'runcommand up' already runs). Logs go to stderr and to its
 logDir. SIGINT/SIGTERM stop it after running scripts finish; a second signal kills them.
 
+On a host, 'runcommand-agent --config F' runs the same agent with Node's memory flags (a smaller process).
+
 Example:
-  runcommand agent --config ~/.runcommand/instances/ocid1.instance.oc1..abc/agent.yml
+  runcommand-agent --config ~/.runcommand/instances/ocid1.instance.oc1..abc/agent.yml
 `;

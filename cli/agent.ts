@@ -1,11 +1,17 @@
 /**
- * `runcommand agent --config F`: this host's agent in the foreground, until SIGINT or SIGTERM. Bundled on its own
- * (dist/cli/runcommand-agent.js) so a host's agent loads only the agent and the Streaming SDK, not the platform.
+ * `runcommand agent --config F` (and `runcommand-agent --config F`): this host's agent in the foreground, until SIGINT
+ * or SIGTERM. Bundled on its own (dist/cli/runcommand-agent.js) so a host's agent loads only the agent, not the
+ * platform, the CLI or the OCI SDK.
  */
 import { startAgentFromConfigFile, stopOnSignals } from '../agent/main';
+import { AGENT_HELP } from './agent-help';
 import { UsageError, optionString, parseArgs } from './args';
 
 export async function agent(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(AGENT_HELP);
+    return 0;
+  }
   const args = parseArgs(argv, { values: ['config'] });
   const configFile = optionString(args, 'config');
   if (!configFile) throw new UsageError('--config is required');

@@ -14,8 +14,8 @@ import { OciStream } from '../../shared/adapters/oci/stream';
 import { readInstanceCredentials, instanceAuthProvider } from '../../agent/main';
 import { loadAgentConfig } from '../../agent/config';
 import { StreamNotFoundError } from '../../shared/ports/stream';
-import { CLI_BIN, agentCommandClient, rawRequest, startTestPlatform, type TestPlatform } from '../support/platform';
-import { isAlive, runCli, waitFor, type CliProcess } from '../support/processes';
+import { AGENT_BIN, agentCommandClient, rawRequest, startTestPlatform, type TestPlatform } from '../support/platform';
+import { isAlive, runProcess, waitFor, type CliProcess } from '../support/processes';
 
 let tp: TestPlatform;
 let client: ComputeInstanceAgentClient;
@@ -23,8 +23,9 @@ const agents: CliProcess[] = [];
 
 const TERMINAL = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELED'];
 
+/** Started as `runcommand-agent` is on a host: the executable, whose shebang passes Node's memory flags. */
 function startAgentProcess(configFile: string): CliProcess {
-  const proc = runCli(CLI_BIN, ['agent', '--config', configFile]);
+  const proc = runProcess(AGENT_BIN, ['--config', configFile]);
   agents.push(proc);
   return proc;
 }
@@ -116,6 +117,12 @@ describe('running commands', () => {
     const done = await waitForState(await run('#!/usr/bin/env python3\nimport sys\nprint("python", sys.version_info[0])'), TERMINAL, 15_000);
     expect(done.lifecycleState).toBe('SUCCEEDED');
     expect((done.content as models.InstanceAgentCommandExecutionOutputViaTextDetails).text).toBe('python 3\n');
+  });
+
+  it('runs as `runcommand-agent`: Node started by its shebang with the agent’s memory flags', () => {
+    const argv = readFileSync(`/proc/${localAgent.child.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--optimize-for-size', '--no-opt', AGENT_BIN]));
+    expect(readFileSync(`/proc/${localAgent.child.pid}/comm`, 'utf8').trim()).toBe('node');
   });
 
   it('keeps exactly the last 1024 bytes of 10 MB of output, with the agent’s memory bounded', async () => {

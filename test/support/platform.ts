@@ -21,6 +21,8 @@ export const FUNCTIONS_DIR = path.join(REPO_ROOT, 'dist', 'functions');
 export const CLI_BUNDLE = path.join(REPO_ROOT, 'dist', 'cli', 'runcommand.js');
 /** The executable users run (`npx runcommand`); `agent` goes to the agent's own bundle. */
 export const CLI_BIN = path.join(REPO_ROOT, 'bin', 'runcommand.js');
+/** `runcommand-agent`: the agent alone, run as an executable so its shebang's Node flags apply. */
+export const AGENT_BIN = path.join(REPO_ROOT, 'bin', 'runcommand-agent.js');
 
 export interface TestPlatform {
   info: PlatformInfo;

@@ -62,7 +62,12 @@ export interface CliProcess {
 
 /** Runs the built CLI as a child process (stdout and stderr collected). */
 export function runCli(cliBundle: string, args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [cliBundle, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  return runProcess(process.execPath, [cliBundle, ...args], env);
+}
+
+/** Runs `file` itself (an executable script runs under its `#!` line). */
+export function runProcess(file: string, args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString('utf8')));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString('utf8')));

@@ -304,7 +304,8 @@ describe('EmbeddedStreams', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       streams.close();
       for (const wait of waits) expect((await wait).messages).toEqual([]);
-      expect(activeTimeouts()).toBe(timersBefore);
+      // At most as many as before: a timer left from an earlier case may fire meanwhile, but none may be added.
+      expect(activeTimeouts()).toBeLessThanOrEqual(timersBefore);
       await expect(streams.publish(id, [{ value: 'v' }])).rejects.toBeInstanceOf(StreamUnavailableError);
     });
   });
