@@ -1,4 +1,4 @@
-/** `runcommand instance add|list`: register hosts with the embedded platform (they then run `runcommand agent`). */
+/** `runcommand instance add|list`: register hosts with the embedded platform (they then run `runcommand-agent`). */
 import os from 'node:os';
 import { listInstances, registerInstance } from '../platform/admin';
 import { optionString, UsageError } from './args';
@@ -17,7 +17,7 @@ These act on the platform's data dir directly (safe while it runs). Run 'runcomm
 export const INSTANCE_ADD_HELP = `Usage: runcommand instance add [--display-name NAME] [--compartment-id ID]
 
 Registers an instance and writes its key and agent config (agent.yml) under <data-dir>/instances/<id>/, then prints
-the instance id and the config path. Copy that directory to the host and run 'runcommand agent --config agent.yml'.
+the instance id and the config path. Copy that directory to the host and run 'runcommand-agent --config agent.yml'.
 
 Options:
   --display-name NAME   (default: this host's name)

@@ -1,7 +1,7 @@
 /**
  * The agent end to end (issue: every command runs exactly once, with Run Command semantics). Commands are created
  * with Oracle's ComputeInstanceAgentClient against a running platform; agents run as their own processes
- * (`runcommand agent --config <file>`), as they would on a host, so they can be measured and killed.
+ * (`runcommand-agent --config <file>`), as they would on a host, so they can be measured and killed.
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
