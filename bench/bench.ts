@@ -24,6 +24,10 @@ import { FunctionPool } from '../platform/function-pool';
 import { FUNCTION_NAMES, type PlatformInfo } from '../platform/platform';
 import { fastSigningClientParams } from '../shared/adapters/oci/key-signer';
 import { OciStream } from '../shared/adapters/oci/stream';
+import { signRequest, type SigningKey } from '../shared/api/signature';
+import type { StreamConsumer } from '../shared/ports/stream';
+import { SignedHttpClient } from '../agent/http';
+import { AgentStreamClient } from '../agent/stream-client';
 import { benchSweep } from './sweep';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -367,9 +371,10 @@ class Completions {
 
   private constructor(private readonly follower: ExecutionEventFollower) {}
 
-  static async open(p: Platform): Promise<Completions> {
+  /** Follows with Oracle's SDK (`OciStream`) unless another consumer of the stream is given. */
+  static async open(p: Platform, consumer?: StreamConsumer): Promise<Completions> {
     const provider = new common.ConfigFileAuthenticationDetailsProvider(p.info.ociConfigFile, p.info.ociProfile);
-    const stream = new OciStream({ endpoint: p.info.endpoint, authProvider: provider });
+    const stream = consumer ?? new OciStream({ endpoint: p.info.endpoint, authProvider: provider });
     const c = new Completions(await ExecutionEventFollower.open(stream, p.info.executionEventsStreamId, 1));
     c.loop = c.run();
     return c;
@@ -421,6 +426,51 @@ function agentNodeFlags(): string[] {
 /** One agent process, started as a host starts it. */
 function startAgent(configFile: string): Proc {
   return start(['--config', configFile], {}, AGENT_BIN);
+}
+
+/**
+ * The throughput runs' load generator: the same signed requests as Oracle's client (CreateInstanceAgentCommand, and
+ * GetMessages on `execution-events`), sent as plain signed `node:http` requests. The SDK's request pipeline costs
+ * several ms of CPU per call, which on a 2-core machine would be taken from the system being measured; the latency
+ * run uses Oracle's client.
+ */
+class LeanClient {
+  private readonly http: SignedHttpClient;
+  private readonly url: URL;
+  readonly events: AgentStreamClient;
+
+  private constructor(
+    private readonly p: Platform,
+    key: SigningKey,
+  ) {
+    const sign = (req: Parameters<typeof signRequest>[0]) => signRequest(req, key);
+    this.http = new SignedHttpClient({ sign, userAgent: 'runcommand-bench' });
+    this.url = new URL('/20180530/instanceAgentCommands', p.info.endpoint);
+    this.events = new AgentStreamClient({ endpoint: p.info.endpoint, sign, userAgent: 'runcommand-bench' });
+  }
+
+  static async open(p: Platform): Promise<LeanClient> {
+    const provider = new common.ConfigFileAuthenticationDetailsProvider(p.info.ociConfigFile, p.info.ociProfile);
+    return new LeanClient(p, { keyId: await provider.getKeyId(), privateKeyPem: provider.getPrivateKey() });
+  }
+
+  /** Creates a `true` command; resolves with its id. */
+  async createTrue(instanceId: string): Promise<string> {
+    const body = JSON.stringify({
+      compartmentId: this.p.info.compartmentId,
+      executionTimeOutInSeconds: 60,
+      target: { instanceId },
+      content: { source: { sourceType: 'TEXT', text: 'true' } },
+    });
+    const answer = await this.http.request('POST', this.url, { body });
+    if (answer.status !== 200) throw new Error(`create answered ${answer.status}: ${answer.text}`);
+    return (JSON.parse(answer.text) as { id: string }).id;
+  }
+
+  close(): void {
+    this.http.close();
+    this.events.close();
+  }
 }
 
 /** `command started` times from an agent's log, by command id. */
@@ -492,7 +542,8 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
     for (let i = 0; i < configs.length; i += agentsPerProcess) agents.push(start([...agentNodeFlags(), AGENT_HOST, ...configs.slice(i, i + agentsPerProcess)]));
     await waitFor('every agent host', () => (agents.every((a) => a.output().includes('ready')) ? true : undefined), 120_000);
   }
-  const completions = await Completions.open(p);
+  const client = await LeanClient.open(p);
+  const completions = await Completions.open(p, client.events);
   await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 5000)); // agents connect
   const agentPids = agents.map((a) => a.child.pid as number);
   const cpuBefore = platformPids(p).reduce((s, pid) => s + cpuTicks(pid), 0);
@@ -511,8 +562,8 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
           const instance = instances[n++ % instances.length];
           const t = performance.now();
           try {
-            const c = await createTrue(p, instance?.instance.instanceId as string);
-            const done = await completions.done(c.instanceAgentCommand.id);
+            const id = await client.createTrue(instance?.instance.instanceId as string);
+            const done = await completions.done(id);
             if (done.lifecycleState === 'SUCCEEDED') {
               completed++;
               latencies.push(performance.now() - t);
@@ -545,6 +596,7 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
     };
   } finally {
     await completions.close();
+    client.close();
     await Promise.all(agents.map(stop));
   }
 }
