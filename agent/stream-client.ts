@@ -10,7 +10,7 @@
  * GetMessages carries the long-poll header (`LONG_POLL_HEADER`), which OCI ignores (it answers at once, so the
  * agent paces its own polls) and the platform honours.
  */
-import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS } from '../shared/api/streaming';
+import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS, isCursorExpiredAnswer } from '../shared/api/streaming';
 import { HttpTransportError, SignedHttpClient, parseErrorBody, type HttpAnswer, type RequestSigner } from './http';
 import {
   CursorExpiredError,
@@ -155,8 +155,7 @@ export function streamErrorFor(streamId: string, answer: HttpAnswer): StreamErro
   const { code = 'None', message = '' } = parseErrorBody(answer.text);
   const cause = new StreamServiceError(status, code, message);
   if (status === 404) return new StreamNotFoundError(streamId, { cause });
-  // OCI answers an expired cursor with 400 InvalidParameter "Cursor has expired"; the platform may say CursorExpired.
-  if (status === 400 && (code === 'CursorExpired' || /expired/i.test(message))) return new CursorExpiredError(message || undefined, { cause });
+  if (isCursorExpiredAnswer(status, code, message)) return new CursorExpiredError(message || undefined, { cause });
   const text = `Stream ${streamId}: ${status} ${code}: ${message}`;
   return status === 429 || status >= 500 ? new StreamUnavailableError(text, { cause }) : new StreamError(text, { cause });
 }

@@ -5,11 +5,12 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeOciConfigFile } from '../shared/api/oci-config';
-import { DEFAULT_IAM_BUCKET, DEFAULT_STATE_BUCKET, serviceConfigToEnv } from '../shared/config/service-config';
+import { serviceConfigToEnv } from '../shared/config/service-config';
 import type { InstanceRecord } from '../shared/ports/identity';
 import { writeAgentConfig } from './agent-files';
 import { addInstance, addUser } from './identity-admin';
-import { bootstrap, instanceDir, openPlatformStore, writeInstanceKey, type BootstrapRecord, type PlatformStore } from './platform';
+import { embeddedFunctionsConfig } from './object-storage-service';
+import { bootstrap, dataPaths, instanceDir, openPlatformStore, writeInstanceKey, type BootstrapRecord, type PlatformStore } from './platform';
 
 async function withStore<T>(dataDir: string, work: (store: PlatformStore, boot: Awaited<ReturnType<typeof bootstrap>>) => Promise<T>): Promise<T> {
   const store = openPlatformStore(dataDir);
@@ -100,14 +101,13 @@ export async function listInstances(dataDir: string): Promise<Array<InstanceReco
  */
 export async function embeddedFunctionEnv(dataDir: string): Promise<{ record: BootstrapRecord; env: Record<string, string> }> {
   const record = await readBootstrap(dataDir);
-  const env = serviceConfigToEnv({
-    backend: 'embedded',
-    namespaceName: record.namespace,
-    stateBucket: DEFAULT_STATE_BUCKET,
-    iamBucket: DEFAULT_IAM_BUCKET,
-    executionEventsStreamId: record.executionEventsStreamId,
-    embedded: { dbFile: path.join(dataDir, 'store.db') },
-    oci: { auth: 'config-file' },
-  });
+  const paths = dataPaths(dataDir);
+  const env = serviceConfigToEnv(
+    embeddedFunctionsConfig({
+      namespace: record.namespace,
+      executionEventsStreamId: record.executionEventsStreamId,
+      embedded: { dbFile: paths.db, blobDir: paths.blobs },
+    }),
+  );
   return { record, env };
 }

@@ -151,6 +151,23 @@ export function functionsBackendFromEnv(env: NodeJS.ProcessEnv): Backend {
   return value;
 }
 
+/** The functions' configuration on the embedded store: the SQLite file and its blob directory, in process. */
+export function embeddedFunctionsConfig(input: {
+  namespace: string;
+  executionEventsStreamId: string;
+  embedded: { dbFile: string; blobDir: string };
+}): ServiceConfig {
+  return {
+    backend: 'embedded',
+    namespaceName: input.namespace,
+    stateBucket: DEFAULT_STATE_BUCKET,
+    iamBucket: DEFAULT_IAM_BUCKET,
+    executionEventsStreamId: input.executionEventsStreamId,
+    embedded: input.embedded,
+    oci: { auth: 'config-file' },
+  };
+}
+
 /**
  * The configuration the platform's functions run with. `embedded`: the store's SQLite file, in process. `oci`: the
  * OCI SDK adapters against the platform's own Object Storage and Streaming endpoints, signed as the service
@@ -164,15 +181,13 @@ export function functionsServiceConfig(input: {
   endpoint: string;
   servicePrincipal: ServicePrincipal;
 }): ServiceConfig {
-  const common = {
-    namespaceName: input.namespace,
-    stateBucket: DEFAULT_STATE_BUCKET,
-    iamBucket: DEFAULT_IAM_BUCKET,
-    executionEventsStreamId: input.executionEventsStreamId,
-  };
-  if (input.backend === 'embedded') return { ...common, backend: 'embedded', embedded: input.embedded, oci: { auth: 'config-file' } };
+  const embedded = embeddedFunctionsConfig(input);
+  if (input.backend === 'embedded') return embedded;
   return {
-    ...common,
+    namespaceName: embedded.namespaceName,
+    stateBucket: embedded.stateBucket,
+    iamBucket: embedded.iamBucket,
+    executionEventsStreamId: embedded.executionEventsStreamId,
     backend: 'oci',
     // Nothing of the SQLite file: in this mode the functions reach the state only through the endpoints.
     embedded: { dbFile: '' },

@@ -9,3 +9,11 @@ export const LONG_POLL_HEADER = 'x-runcommand-long-poll-ms';
 export const MAX_LONG_POLL_MS = 20_000;
 /** OCI's maximum `limit` for GetMessages. */
 export const MAX_GET_LIMIT = 10_000;
+
+/**
+ * Whether an error answer means the cursor expired: OCI says 400 InvalidParameter "Cursor has expired"; the platform
+ * may say `CursorExpired`.
+ */
+export function isCursorExpiredAnswer(statusCode: number, serviceCode: string, message: string): boolean {
+  return statusCode === 400 && (serviceCode === 'CursorExpired' || /expired/i.test(message));
+}

@@ -140,6 +140,8 @@ export function decodeCursor(
   streamId: string,
   encoded: string,
   expiry: { nowMs: number; cursorTtlMs: number },
+  /** The stream's partition count: a cursor (unsigned, so forgeable) must carry exactly one offset per partition. */
+  partitions: number,
 ): GroupCursor {
   let json: Partial<CursorJson>;
   try {
@@ -159,6 +161,7 @@ export function decodeCursor(
     json.o.every((offset) => Number.isSafeInteger(offset) && offset >= 0);
   if (!valid) throw new InvalidCursorError('The cursor is malformed');
   if (json.s !== streamId) throw new InvalidCursorError(`The cursor is for another stream than ${streamId}`);
+  if ((json.o as number[]).length !== partitions) throw new InvalidCursorError(`The cursor does not match the partitions of ${streamId}`);
   const cursor: GroupCursor = {
     streamId: json.s as string,
     groupName: json.g as string,

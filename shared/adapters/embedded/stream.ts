@@ -21,7 +21,6 @@ import {
 import { isBusyError, type Database } from './database';
 import { StreamWaiters } from './long-poll';
 import {
-  InvalidCursorError,
   StreamLimits,
   checkPublishBatch,
   clampGetLimit,
@@ -309,10 +308,6 @@ export class EmbeddedStreams implements Stream {
   async getMessages(streamId: string, cursor: string, options: GetMessagesOptions): Promise<GetMessagesResult> {
     this.assertOpen();
     const position = this.decode(streamId, cursor);
-    const stream = this.requireActiveStream(streamId);
-    if (position.nextOffsets.length !== stream.partitions) {
-      throw new InvalidCursorError(`The cursor does not match the partitions of ${streamId}`);
-    }
     const limit = clampGetLimit(options.limit);
     const messages = await this.waiters.poll(
       streamId,
@@ -348,7 +343,6 @@ export class EmbeddedStreams implements Stream {
     this.assertOpen();
     const position = this.decode(streamId, cursor);
     requireGroupCursor(position);
-    this.requireActiveStream(streamId);
     return this.reissue(position, position.nextOffsets);
   }
 
@@ -410,8 +404,10 @@ export class EmbeddedStreams implements Stream {
     return offsets;
   }
 
+  /** Decodes a cursor of an active stream (throws `StreamNotFoundError` otherwise), checked against its partitions. */
   private decode(streamId: string, cursor: string): GroupCursor {
-    return decodeCursor(streamId, cursor, { nowMs: this.clock.nowMs(), cursorTtlMs: this.cursorTtlMs });
+    const stream = this.requireActiveStream(streamId);
+    return decodeCursor(streamId, cursor, { nowMs: this.clock.nowMs(), cursorTtlMs: this.cursorTtlMs }, stream.partitions);
   }
 
   private reissue(position: GroupCursor, nextOffsets: number[]): string {

@@ -17,7 +17,6 @@ import {
 } from '../../ports/stream';
 import { StreamWaiters } from '../embedded/long-poll';
 import {
-  InvalidCursorError,
   StreamLimits,
   checkPublishBatch,
   clampGetLimit,
@@ -165,11 +164,7 @@ export class MemoryStream implements Stream {
 
   private decode(streamId: string, cursor: string): GroupCursor {
     const stream = this.state(streamId);
-    const position = decodeCursor(streamId, cursor, { nowMs: this.clock.nowMs(), cursorTtlMs: this.cursorTtlMs });
-    if (position.nextOffsets.length !== stream.partitions.length) {
-      throw new InvalidCursorError(`The cursor does not match the partitions of ${streamId}`);
-    }
-    return position;
+    return decodeCursor(streamId, cursor, { nowMs: this.clock.nowMs(), cursorTtlMs: this.cursorTtlMs }, stream.partitions.length);
   }
 
   private reissue(position: GroupCursor, nextOffsets: number[]): string {

@@ -20,7 +20,7 @@ import {
   type StreamMessage,
 } from '../../ports/stream';
 import type { AuthProvider } from './auth';
-import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS } from '../../api/streaming';
+import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS, isCursorExpiredAnswer } from '../../api/streaming';
 import { classifySdkFailure, describeFailure, isTransient, queryValue } from './sdk-errors';
 
 /** Per attempt, when the configuration names none. */
@@ -256,13 +256,6 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/**
- * OCI answers an expired cursor with 400 InvalidParameter "Cursor has expired"; the platform may say `CursorExpired`.
- */
-function isCursorExpired(serviceCode: string, message: string): boolean {
-  return serviceCode === 'CursorExpired' || /expired/i.test(message);
-}
-
 /** Runs one SDK call and translates its failure into the `Stream` port's errors. */
 export async function withStreamErrors<T>(streamId: string, operation: () => Promise<T>): Promise<T> {
   try {
@@ -272,7 +265,7 @@ export async function withStreamErrors<T>(streamId: string, operation: () => Pro
     if (failure === undefined) throw err;
     if (failure.kind === 'service') {
       if (failure.statusCode === 404) throw new StreamNotFoundError(streamId, { cause: err });
-      if (failure.statusCode === 400 && isCursorExpired(failure.serviceCode, failure.message)) {
+      if (isCursorExpiredAnswer(failure.statusCode, failure.serviceCode, failure.message)) {
         throw new CursorExpiredError(failure.message || undefined, { cause: err });
       }
     }
