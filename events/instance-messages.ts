@@ -5,6 +5,7 @@
 import type { CommandCancelRequestedMessage, CommandIssuedMessage, InstanceStreamMessage } from './messages';
 import type { CommandContent, CommandOutput, CommandSource } from '../shared/domain/model';
 import { Limits } from '../shared/domain/limits';
+import { codePointLength } from '../shared/domain/validation';
 import { InvalidMessageError, isObj, parseJsonMessage, type Obj } from './json';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,255}$/;
@@ -77,7 +78,7 @@ function parseOutput(v: unknown): CommandOutput {
 function parseContent(v: unknown): CommandContent {
   if (!isObj(v)) throw new InvalidMessageError('content must be an object', 'content');
   const commandString = optStr(v, 'commandString', 'content.');
-  if (commandString !== undefined && commandString.length > Limits.maxCommandStringLength) {
+  if (commandString !== undefined && codePointLength(commandString) > Limits.maxCommandStringLength) {
     throw new InvalidMessageError(`content.commandString is longer than ${Limits.maxCommandStringLength} characters`, 'content.commandString');
   }
   return { source: parseSource(v.source), output: parseOutput(v.output), ...(commandString !== undefined ? { commandString } : {}) };

@@ -57,6 +57,15 @@ export function requireString(o: Record<string, unknown>, field: string): string
   return v;
 }
 
+/** A percent-decoded path segment; `invalid` builds the endpoint's own 400 for a malformed escape. */
+export function decodeSegment(segment: string, invalid: (message: string) => Error): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalid('The path is not valid percent-encoded UTF-8.');
+  }
+}
+
 export function splitPath(url: string): { segments: string[]; query: URLSearchParams } {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);

@@ -19,7 +19,7 @@ import { createObjectEvent, type CreateObjectEvent } from '../shared/domain/obje
 import { systemClock, type Clock } from '../shared/ports/clock';
 import type { ObjectStore } from '../shared/ports/object-store';
 import type { BucketRegistry } from './buckets';
-import { FunctionError, type FnInvokeResponse } from './function-pool';
+import { FunctionError, gatewayStatus, type FnInvokeResponse } from './function-pool';
 
 export const PENDING_EVENTS_PREFIX = 'object-events/pending/';
 export const DEAD_EVENTS_PREFIX = 'object-events/dead/';
@@ -85,7 +85,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How a function's answer is read: an event function answers 200 with its own status in `Fn-Http-Status`. */
 export function classifyResponse(response: FnInvokeResponse): DeliveryResult {
-  const status = response.status === 200 ? Number(response.headers['fn-http-status'] ?? 200) : response.status;
+  const status = gatewayStatus(response);
   const detail = response.body.toString('utf8').slice(0, MAX_DETAIL_CHARS);
   if (status >= 200 && status < 300) return { kind: 'ok', status, detail };
   if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { kind: 'permanent', status, detail };

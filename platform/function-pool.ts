@@ -563,8 +563,11 @@ export class FunctionPool {
   }
 }
 
-/** Fn trigger semantics: the function's own status when the FDK answered 200; 502/504 as is; any other FDK status → 502. */
-function gatewayStatus(raw: FnInvokeResponse): number {
+/**
+ * Fn trigger semantics: the function's own status when the FDK answered 200; 502/504 as is; any other FDK status → 502.
+ * The gateway, the event router and the scheduler all read a function's answer through it.
+ */
+export function gatewayStatus(raw: FnInvokeResponse): number {
   if (raw.status === 200) {
     const fnStatus = Number(raw.headers['fn-http-status']);
     return Number.isInteger(fnStatus) && fnStatus >= 100 && fnStatus <= 599 ? fnStatus : 200;

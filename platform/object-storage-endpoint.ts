@@ -23,7 +23,7 @@ import type { Ids } from '../shared/ports/ids';
 import { canUseCompartment, type IdentityDirectory, type Principal } from '../shared/ports/identity';
 import { PreconditionFailedError } from '../shared/ports/object-store';
 import type { BucketRecord, BucketRegistry } from './buckets';
-import { authenticate, isRecord, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
+import { authenticate, decodeSegment, isRecord, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
 import type { EndpointMount } from './gateway';
 import { isServicePrincipal, openBucket } from './object-storage-access';
 import {
@@ -93,14 +93,6 @@ function methodNotAllowed(method: string, url: string): ServiceError {
   return new ServiceError('MethodNotAllowed', `${method} is not allowed on ${url.split('?')[0]}.`);
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw invalidParameter('The path is not valid percent-encoded UTF-8.');
-  }
-}
-
 /** The `x-content-sha256` a request's signature covers, if it covers one. */
 function signedBodyHash(req: http.IncomingMessage): string | undefined {
   const signedHeaders = /headers="([^"]*)"/i.exec(req.headers.authorization ?? '')?.[1];
@@ -126,7 +118,7 @@ async function serveSigned(
     return sendJson(res, 200, deps.namespace);
   }
   if (b !== 'b') throw noRoute(method, url);
-  const namespace = decodeSegment(rawNamespace);
+  const namespace = decodeSegment(rawNamespace, invalidParameter);
 
   if ((rawBucket === undefined || rawBucket === '') && segments.length <= 4) {
     if (method === 'POST') {
@@ -137,7 +129,7 @@ async function serveSigned(
     if (method === 'GET') return listBuckets(deps, await authenticate(deps, req, undefined, true), namespace, query, res);
     throw methodNotAllowed(method, url);
   }
-  const bucketName = decodeSegment(rawBucket ?? '');
+  const bucketName = decodeSegment(rawBucket ?? '', invalidParameter);
 
   if (kind === undefined) {
     const principal = await authenticate(deps, req, undefined, true);
@@ -150,7 +142,7 @@ async function serveSigned(
   }
 
   if (kind === 'o') {
-    const call = { at: { namespace, bucketName }, objectName: decodeSegment(segments.slice(5).join('/')), req, res };
+    const call = { at: { namespace, bucketName }, objectName: decodeSegment(segments.slice(5).join('/'), invalidParameter), req, res };
     if (method === 'PUT' && call.objectName !== '') {
       const principal = await authenticate(deps, req, undefined, false);
       await openBucket(deps, principal, namespace, bucketName, 'write');
@@ -174,7 +166,7 @@ async function serveSigned(
   }
 
   if (kind === 'p') {
-    const parId = decodeSegment(segments.slice(5).join('/'));
+    const parId = decodeSegment(segments.slice(5).join('/'), invalidParameter);
     const body = method === 'POST' ? await readJsonBody(req, MAX_JSON_BODY_BYTES) : undefined;
     const principal = await authenticate(deps, req, body?.raw, true);
     const bucket = await openBucket(deps, principal, namespace, bucketName, 'manage');

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Logger } from '../shared/app/deps';
 import { systemClock, type Clock } from '../shared/ports/clock';
 import { parseCron, type CronSchedule } from './cron';
-import type { FnInvokeRequest, FnInvokeResponse } from './function-pool';
+import { gatewayStatus, type FnInvokeRequest, type FnInvokeResponse } from './function-pool';
 
 export interface ScheduleConfig {
   name: string;
@@ -201,7 +201,7 @@ export class Scheduler {
       .finally(() => this.options.afterInvoke?.());
     const text = response.body.toString('utf8');
     // An event function answers 200 with its own status in Fn-Http-Status; the FDK's 502/504 mean it failed.
-    const status = response.status === 200 ? Number(response.headers['fn-http-status'] ?? 200) : response.status;
+    const status = gatewayStatus(response);
     if (status !== 200) throw new InvocationError(status, `${config.function} answered ${status}: ${text}`);
     try {
       return JSON.parse(text) as unknown;

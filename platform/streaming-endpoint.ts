@@ -19,7 +19,7 @@ import { ServiceError, notAuthorizedOrNotFound } from '../shared/domain/errors';
 import { canUseCompartment, type IdentityDirectory, type Principal } from '../shared/ports/identity';
 import { CursorExpiredError, PublishFailedError, StreamNotFoundError, type CursorOptions, type PublishInput } from '../shared/ports/stream';
 import type { EndpointMount } from './gateway';
-import { authenticate, isRecord, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
+import { authenticate, decodeSegment, isRecord, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
 
 export const STREAMING_PREFIX = '/20180418/';
 /** The server's own cap on a long poll (clients ask for at most `MAX_LONG_POLL_MS`). */
@@ -77,7 +77,7 @@ export function streamingEndpoint(deps: StreamingEndpointDeps): EndpointMount {
     const { segments, query } = splitPath(url);
     // segments: ['20180418', 'streams', id?, action?]
     if (segments[1] !== 'streams' || segments.length > 4) throw new ServiceError('NotFound', `No route for ${method} ${url.split('?')[0]}.`);
-    const streamId = segments[2] ? decodeURIComponent(segments[2]) : undefined;
+    const streamId = segments[2] ? decodeSegment(segments[2], (message) => new ServiceError('InvalidParameter', message)) : undefined;
     const action = segments[3];
     const hasBody = method === 'POST' || method === 'PUT';
     const body = hasBody ? await readJsonBody(req, MAX_REQUEST_BYTES) : undefined;

@@ -52,7 +52,8 @@ function optionalString(value: unknown, path: string): string | undefined {
   return value;
 }
 
-function codePointLength(s: string): number {
+/** Characters as the API counts them: Unicode code points (an emoji is one, where `.length` counts two). */
+export function codePointLength(s: string): number {
   let n = 0;
   for (const _ of s) n++;
   return n;

@@ -134,6 +134,16 @@ describe('authentication and authorization', () => {
     expect(put.status).toBe(401);
   });
 
+  it('answers a stream id that is not valid percent-encoding with 400 InvalidParameter, not a server error', async () => {
+    const get = await rawRequest(tp.info.endpoint, {
+      method: 'GET',
+      path: '/20180418/streams/%E0%A4%A',
+      signWith: { configFile: tp.info.ociConfigFile },
+    });
+    expect(get.status).toBe(400);
+    expect(get.json).toMatchObject({ code: 'InvalidParameter' });
+  });
+
   it('answers requests signed with another key with 401', async () => {
     const configFile = forgedAdminConfigFile(tp, 'forged-streaming-config');
     await expectOciError(adminClientFor(configFile).getStream({ streamId: stream.id }), 401, 'NotAuthenticated');

@@ -7,6 +7,7 @@ import {
   DEAD_EVENTS_PREFIX,
   EventRouter,
   PENDING_EVENTS_PREFIX,
+  classifyResponse,
   objectEventEmitter,
   retryDelayMs,
   type EventRouterOptions,
@@ -186,6 +187,26 @@ describe('EventRouter', () => {
     const r = router(async () => answered(200));
     expect(await r.deliver(event())).toEqual({ kind: 'ok', status: 200, detail: '{}' });
     expect(await pending()).toBe(0);
+  });
+});
+
+describe('classifyResponse', () => {
+  const answer = (status: number, fnStatus?: string): FnInvokeResponse => ({
+    status,
+    headers: fnStatus === undefined ? {} : { 'fn-http-status': fnStatus },
+    body: Buffer.from('detail'),
+  });
+
+  it('reads the function status an FDK 200 carries, as the gateway does', () => {
+    expect(classifyResponse(answer(200))).toMatchObject({ kind: 'ok', status: 200 });
+    expect(classifyResponse(answer(200, '400'))).toMatchObject({ kind: 'permanent', status: 400 });
+    expect(classifyResponse(answer(200, '503'))).toMatchObject({ kind: 'transient', status: 503 });
+    expect(classifyResponse(answer(200, 'garbage'))).toMatchObject({ kind: 'ok', status: 200 });
+  });
+
+  it('retries a broken FDK answer (any status but 200) instead of dropping the event as a client error', () => {
+    expect(classifyResponse(answer(404))).toMatchObject({ kind: 'transient', status: 502 });
+    expect(classifyResponse(answer(504))).toMatchObject({ kind: 'transient', status: 504 });
   });
 });
 

@@ -26,6 +26,16 @@ describe('parseInstanceStreamMessage', () => {
     expect(parsed.type === 'command.issued' && parsed.content.output).toEqual({ outputType: 'TEXT' });
   });
 
+  it('counts a commandString in characters (code points) as the API does, so what the API accepted is run', () => {
+    const issued = issuedMessage();
+    const withCommand = (commandString: string) =>
+      Buffer.from(JSON.stringify({ ...issued, content: { ...issued.content, commandString } }));
+    // 4096 emoji: the API's 4096-character limit exactly, but 8192 UTF-16 units.
+    const parsed = parseInstanceStreamMessage(withCommand('\u{1F600}'.repeat(4096)));
+    expect(parsed.type === 'command.issued' && parsed.content.commandString?.length).toBe(8192);
+    expect(invalid(JSON.parse(withCommand('x'.repeat(4097)).toString())).field).toBe('content.commandString');
+  });
+
   it.each([
     ['not JSON', '{nope', undefined],
     ['an unknown type', { ...issuedMessage(), type: 'command.exploded' }, 'type'],
