@@ -426,7 +426,7 @@ class Agent implements RunningAgent {
           continue;
         }
         const open = this.breaker.recordFailure();
-        if (open) this.log.error(`poll command err: circuitbreaker:[pollCommand] is open, last err:${describePollError(err)}`);
+        if (open) this.log.error(`poll command err: circuitbreaker:[${this.breaker.name}] is open, last err:${describePollError(err)}`);
         else this.log.warn(`poll command err: ${describePollError(err)}`);
         const delayMs = backoffDelayMs(failures, this.deps.pollBackoff ?? DEFAULT_POLL_BACKOFF, this.random);
         failures += 1;

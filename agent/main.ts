@@ -66,7 +66,7 @@ export function instanceAuthProvider(config: AgentConfig, credentials: InstanceC
 }
 
 /** The instance stream, signed as the instance: the same requests to OCI Streaming and to the platform. */
-export function instanceStream(config: AgentConfig, credentials: InstanceCredentials): InstanceStreamReader {
+export function instanceStream(config: AgentConfig, credentials: InstanceCredentials): AgentStreamClient {
   return new AgentStreamClient({ endpoint: config.streamingEndpoint, sign: instanceSigner(credentials) });
 }
 
@@ -81,12 +81,12 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
   const log = new FileLogger({ logDir: config.logDir, stderr: deps.stderrLogs ?? false, clock });
   if (unknownKeys.length > 0) log.warn('ignoring unknown agent config keys', { configFile, unknownKeys });
   const credentials = readInstanceCredentials(config);
-  const reporter =
-    deps.reporter ??
-    new HttpReporter({ apiEndpoint: config.apiEndpoint, sign: instanceSigner(credentials, clock) });
+  // What is built here is closed on stop (keep-alive connections); injected parts belong to the caller.
+  const ownReporter = deps.reporter === undefined ? new HttpReporter({ apiEndpoint: config.apiEndpoint, sign: instanceSigner(credentials, clock) }) : undefined;
+  const ownStream = deps.makeStream === undefined ? instanceStream(config, credentials) : undefined;
   const agent = await startAgent(config, {
-    stream: (deps.makeStream ?? instanceStream)(config, credentials),
-    reporter,
+    stream: ownStream ?? (deps.makeStream as NonNullable<AgentMainDeps['makeStream']>)(config, credentials),
+    reporter: ownReporter ?? (deps.reporter as Reporter),
     clock,
     ids: { token: () => randomBytes(16).toString('hex') },
     log,
@@ -100,6 +100,8 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
     outboxSize: () => agent.outboxSize(),
     stop: async (options?: StopOptions) => {
       await agent.stop(options);
+      ownStream?.close();
+      ownReporter?.close();
       log.close();
     },
   };

@@ -110,10 +110,6 @@ export class ObjectOutputSink implements OutputSink {
     return this.spools.stderr.bytes;
   }
 
-  get droppedBytes(): number {
-    return this.dropped;
-  }
-
   /** Never rejects: a failed spool write is remembered and fails the upload instead. */
   write(stream: OutputStreamName, chunk: Buffer): Promise<void> {
     const room = Math.max(0, this.options.maxOutputBytes - this.accepted);

@@ -17,6 +17,7 @@ import type { AuthProvider } from '../shared/adapters/oci/auth';
 import { classifySdkFailure, type SdkFailure } from '../shared/adapters/oci/sdk-errors';
 import type { CommandOutput, CommandSource } from '../shared/domain/model';
 import { NodeHttpClient } from '../shared/adapters/oci/node-http-client';
+import { parseErrorBody } from './http';
 
 export type ObjectSource = Exclude<CommandSource, { sourceType: 'TEXT' }>;
 export type ObjectOutput = Exclude<CommandOutput, { outputType: 'TEXT' }>;
@@ -187,7 +188,7 @@ let loadedSdk: ObjectStorageSdk | undefined;
 
 /**
  * The OCI SDK (oci-common and oci-objectstorage), loaded on first signed transfer: an agent that never touches Object
- * Storage does not carry it (about 18 MB of resident memory, and 215 modules to load at start).
+ * Storage does not carry it (oci-common alone is 215 modules and about 16 MB of resident memory).
  */
 function objectStorageSdk(): ObjectStorageSdk {
   loadedSdk ??= {
@@ -345,15 +346,7 @@ async function parFailure(res: http.IncomingMessage): Promise<ObjectTransferErro
     // The status alone still names the failure.
   }
   res.destroy();
-  let code = `HTTP ${status}`;
-  let message: string | undefined;
-  try {
-    const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: unknown; message?: unknown };
-    if (typeof parsed.code === 'string') code = parsed.code;
-    if (typeof parsed.message === 'string') message = parsed.message;
-  } catch {
-    // Not an OCI error body.
-  }
+  const { code = `HTTP ${status}`, message } = parseErrorBody(Buffer.concat(chunks).toString('utf8'));
   return new ObjectTransferError(describeCause(code, status, message), status);
 }
 

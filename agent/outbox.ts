@@ -87,10 +87,6 @@ export class Outbox<T> {
     return this.entries.length;
   }
 
-  payloads(): T[] {
-    return this.entries.map((e) => e.payload);
-  }
-
   /**
    * Persists the report (durably, before returning) and schedules its delivery. The returned promise settles once it
    * left the outbox (delivered, permanently refused, or dropped); it never rejects.

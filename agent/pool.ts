@@ -75,10 +75,6 @@ export class AdmissionPool {
     this.phases.delete(id);
   }
 
-  ids(phase: PoolPhase): string[] {
-    return [...this.phases].filter(([, p]) => p === phase).map(([id]) => id);
-  }
-
   counts(): PoolCounts {
     const c: PoolCounts = { queued: 0, held: 0, canceling: 0, starting: 0, running: 0, finishing: 0, inFlight: 0, workers: 0 };
     for (const phase of this.phases.values()) {

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 
 const dist = path.join(__dirname, '..', 'dist', 'cli');
 const [command, ...rest] = process.argv.slice(2);
-const agentOnly = command === 'agent' && !rest.includes('--help');
+const agentOnly = command === 'agent';
 const bundle = path.join(dist, agentOnly ? 'runcommand-agent.js' : 'runcommand.js');
 if (!fs.existsSync(bundle)) {
   process.stderr.write(`runcommand is not built yet: run \`npm run build\` (or \`npm ci\`) in ${path.dirname(__dirname)}\n`);

@@ -310,10 +310,13 @@ export function streamContract(
 
       it('is not woken by a message in another stream', async () => {
         const cursor = await cursorFor(newGroup());
+        const startedMs = Date.now();
         const waiting = stream.getMessages(streamId, cursor, { limit: 10, waitMs: 300 });
         await new Promise((resolve) => setTimeout(resolve, 30));
         await publishText(['elsewhere'], 'k', fixture.otherStreamId);
         expect((await waiting).messages).toEqual([]);
+        // It kept waiting: an empty answer alone would also come from a wait that the other stream ended.
+        expect(Date.now() - startedMs).toBeGreaterThanOrEqual(250);
       });
     });
   });

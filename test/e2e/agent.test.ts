@@ -4,7 +4,7 @@
  * (`runcommand-agent --config <file>`), as they would on a host, so they can be measured and killed.
  */
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { OciStream } from '../../shared/adapters/oci/stream';
 import { readInstanceCredentials, instanceAuthProvider } from '../../agent/main';
 import { loadAgentConfig } from '../../agent/config';
 import { StreamNotFoundError } from '../../shared/ports/stream';
-import { AGENT_BIN, agentCommandClient, rawRequest, startTestPlatform, type TestPlatform } from '../support/platform';
+import { AGENT_BIN, REPO_ROOT, agentCommandClient, rawRequest, startTestPlatform, type TestPlatform } from '../support/platform';
 import { isAlive, runProcess, waitFor, type CliProcess } from '../support/processes';
 
 let tp: TestPlatform;
@@ -158,6 +158,40 @@ describe('running commands', () => {
     expect(processesMatching('sleep 101.25')).toEqual([]);
     expect(processesMatching('sleep 102.25')).toEqual([]);
   });
+});
+
+describe('what an agent loads', () => {
+  it('reads its stream and runs a TEXT command without loading the OCI SDK (it loads only for Object Storage)', async () => {
+    const added = await registerInstance(tp.dataDir, { displayName: 'no-sdk', endpoint: tp.info.endpoint });
+    const bundle = path.join(REPO_ROOT, 'dist', 'cli', 'runcommand-agent.js');
+    // The agent bundle in a process that reports, once asked on stdin, which node_modules packages it has loaded.
+    const script = [
+      `require(${JSON.stringify(bundle)}).agent(['--config', ${JSON.stringify(added.agentConfigFile)}]);`,
+      "process.stdin.once('data', () => {",
+      "  const packages = () => [...new Set(Object.keys(require.cache).filter((f) => f.includes('/node_modules/')).map((f) => f.split('/node_modules/').pop().split('/')[0]))];",
+      '  const loaded = packages();',
+      // The same probe after loading the SDK on purpose: it must see it, or the check above proves nothing.
+      "  require('oci-common');",
+      "  process.stdout.write('LOADED ' + JSON.stringify({ loaded, probe: packages() }) + '\\n');",
+      '  process.exit(0);',
+      '});',
+    ].join('\n');
+    const child = spawn(process.execPath, ['-e', script], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    try {
+      const id = await run('echo fine', { instanceId: added.instance.instanceId });
+      const done = await waitForState(id, TERMINAL, 15_000, added.instance.instanceId);
+      expect(done.lifecycleState).toBe('SUCCEEDED');
+      child.stdin.write('\n');
+      await waitFor('the loaded-module list', () => (out.includes('LOADED ') ? true : undefined), 5000);
+      const { loaded, probe } = JSON.parse(/LOADED (.*)/.exec(out)?.[1] ?? 'null') as { loaded: string[]; probe: string[] };
+      expect(loaded.filter((name) => name.startsWith('oci-'))).toEqual([]);
+      expect(probe).toContain('oci-common');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 30_000);
 });
 
 describe('delivery limits', () => {

@@ -275,10 +275,13 @@ describe('EmbeddedStreams', () => {
       const elsewhere = newStream();
       const reader = otherProcess();
       const cursor = await reader.createGroupCursor(id, { groupName: 'g', instanceName: 'i', type: 'TRIM_HORIZON' });
+      const startedMs = Date.now();
       const waiting = reader.getMessages(id, cursor, { limit: 10, waitMs: 200 });
       await new Promise((resolve) => setTimeout(resolve, 30));
       await streams.publish(elsewhere, [{ value: 'not for you' }]);
       expect((await waiting).messages).toEqual([]);
+      // It kept waiting: an empty answer alone would also come from a wait that the other stream ended.
+      expect(Date.now() - startedMs).toBeGreaterThanOrEqual(150);
     });
 
     it('ends a wait when its signal aborts, and leaves no timer behind', async () => {

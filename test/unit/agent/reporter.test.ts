@@ -9,7 +9,7 @@ import {
   ReportTransientError,
   type AgentReport,
 } from '../../../agent/reporter';
-import { signRequest } from '../../../shared/api/signature';
+import { bodySha256Base64, signRequest } from '../../../shared/api/signature';
 
 interface Seen {
   method?: string;
@@ -73,7 +73,8 @@ describe('HttpReporter', () => {
       const headers = seen[0]?.headers ?? {};
       expect(headers.authorization).toMatch(/keyId="t\/i\/f".*headers="x-date \(request-target\) host Content-Type Content-Length x-content-sha256"/);
       expect(headers['content-length']).toBe(String(Buffer.byteLength(JSON.stringify(report))));
-      expect(headers['x-content-sha256']).toBeDefined();
+      // The signed hash is of the bytes that arrived.
+      expect(headers['x-content-sha256']).toBe(bodySha256Base64(seen[0]?.body ?? ''));
     });
   });
 

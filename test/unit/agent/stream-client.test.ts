@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AgentStreamClient, StreamServiceError } from '../../../agent/stream-client';
 import { describePollError } from '../../../agent/agent';
-import { signRequest, verifySignedRequest } from '../../../shared/api/signature';
+import { bodySha256Base64, signRequest, verifySignedRequest } from '../../../shared/api/signature';
 import { LONG_POLL_HEADER } from '../../../shared/api/streaming';
 import { CursorExpiredError, StreamError, StreamNotFoundError, StreamUnavailableError } from '../../../shared/ports/stream';
 import type { ApiKeyRecord } from '../../../shared/ports/identity';
@@ -65,7 +65,9 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 }
 
 async function verified(s: Seen): Promise<string> {
-  const caller = await verifySignedRequest({ method: s.method, rawUrl: s.url, headers: s.headers }, registry, Date.now());
+  // With the received body's hash and length, so a POST's signed body headers are checked against what arrived.
+  const body = { bodySha256Base64: bodySha256Base64(s.body), bodyLength: Buffer.byteLength(s.body) };
+  const caller = await verifySignedRequest({ method: s.method, rawUrl: s.url, headers: s.headers, ...body }, registry, Date.now());
   return caller.keyId;
 }
 
