@@ -8,7 +8,8 @@
  * a loopback HTTP round trip, an OCI request signature, a bare Node start. It prints a table and writes JSON.
  *
  *   npm run bench -- [--smoke] [--out FILE] [--sequential N] [--throughput-sec S] [--instances N]
- *                    [--concurrency N] [--idle-agents N] [--agents-per-host N] [--sweep-records N]
+ *                    [--concurrency N] [--idle-agents N] [--agents-per-host N] [--throughput-agents-per-process N]
+ *                    [--sweep-records N]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -161,6 +162,12 @@ function cpuSnapshot(p: Platform, agentPids: number[]): CpuSnapshot {
     scripts: agentPids.reduce((sum, pid) => sum + cpuTicks(pid, true), 0),
     loadGeneratorMicros: usage.user + usage.system,
   };
+}
+
+/** Gateway and function ticks between two snapshots (a function process that exited counts under `exited`). */
+function platformTicks(before: CpuSnapshot, after: CpuSnapshot): number {
+  const functions = (s: CpuSnapshot) => Object.values(s.functions).reduce((a, b) => a + b, 0);
+  return after.gateway - before.gateway + functions(after) - functions(before);
 }
 
 /**
@@ -373,8 +380,9 @@ class Completions {
 
   /** Follows with Oracle's SDK (`OciStream`) unless another consumer of the stream is given. */
   static async open(p: Platform, consumer?: StreamConsumer): Promise<Completions> {
-    const provider = new common.ConfigFileAuthenticationDetailsProvider(p.info.ociConfigFile, p.info.ociProfile);
-    const stream = consumer ?? new OciStream({ endpoint: p.info.endpoint, authProvider: provider });
+    const stream =
+      consumer ??
+      new OciStream({ endpoint: p.info.endpoint, authProvider: new common.ConfigFileAuthenticationDetailsProvider(p.info.ociConfigFile, p.info.ociProfile) });
     const c = new Completions(await ExecutionEventFollower.open(stream, p.info.executionEventsStreamId, 1));
     c.loop = c.run();
     return c;
@@ -546,7 +554,6 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
   const completions = await Completions.open(p, client.events);
   await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 5000)); // agents connect
   const agentPids = agents.map((a) => a.child.pid as number);
-  const cpuBefore = platformPids(p).reduce((s, pid) => s + cpuTicks(pid), 0);
   const budgetBefore = cpuSnapshot(p, agentPids);
   let completed = 0;
   let errors = 0;
@@ -579,8 +586,8 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
       }),
     );
     const seconds = (Date.now() - t0) / 1000;
-    const cpuSeconds = (platformPids(p).reduce((s, pid) => s + cpuTicks(pid), 0) - cpuBefore) / TICKS_PER_SEC;
-    const cpuMsPerCommand = cpuPerCommand(budgetBefore, cpuSnapshot(p, agentPids), completed);
+    const budgetAfter = cpuSnapshot(p, agentPids);
+    const cpuMsPerCommand = cpuPerCommand(budgetBefore, budgetAfter, completed);
     return {
       seconds,
       instances: o.instances,
@@ -591,7 +598,7 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
       errorSamples,
       commandsPerSec: completed / seconds,
       latencyUnderLoadMs: percentiles(latencies),
-      platformCpuCoresUsed: cpuSeconds / seconds,
+      platformCpuCoresUsed: platformTicks(budgetBefore, budgetAfter) / TICKS_PER_SEC / seconds,
       cpuMsPerCommand,
     };
   } finally {
@@ -749,7 +756,7 @@ async function runAll(o: Options) {
     log('function cold starts');
     const functions = await measureColdStarts(o);
     log(`sweep: ${o.sweepRecords} records`);
-    const { counts: _counts, ...sweep } = await benchSweep({ records: o.sweepRecords });
+    const { counts: _counts, ...sweep } = await benchSweep({ records: o.sweepRecords, log });
     return { machine, options: o, floor, nodeBareRssMb, latency, throughput, throughputSharedProcesses, idle, functions, sweep, targets: TARGETS };
   } finally {
     await stop(platform.proc);

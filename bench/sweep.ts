@@ -5,9 +5,7 @@
  * expired first (its delivery window passed), then purged with its execution and indexes.
  *
  * Peak RSS is sampled during the sweep; it should not grow with `records` (the sweep holds one page at a time).
- * Measured on a shared 2-core machine (Node 20, default bounds: 1000 deletions per call):
- *   10,000 records: 7.0 s, 1,430 records/s, RSS 80 MB at start, 113 MB peak (12 calls)
- *  100,000 records: 74.8 s, 1,340 records/s, RSS 110 MB at start, 135 MB peak (120 calls)
+ * Measured figures are in the README (Performance), from `npm run bench -- --sweep-records N`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -25,10 +23,7 @@ import type { Principal } from '../shared/ports/identity';
 
 export interface BenchSweepOptions {
   records: number;
-  /** Where the SQLite file goes; a temporary dir (removed afterwards) by default. */
-  dataDir?: string;
-  maxDeletions?: number;
-  /** Progress lines. */
+  /** Progress lines (seeding and sweeping 100,000 records takes minutes). */
   log?: (line: string) => void;
 }
 
@@ -51,7 +46,7 @@ const MB = 1024 * 1024;
 const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export async function benchSweep(options: BenchSweepOptions): Promise<BenchSweepResult> {
-  const dir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'rc-bench-sweep-'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rc-bench-sweep-'));
   const log = options.log ?? (() => undefined);
   const clock = { now: Date.now() - SEED_AGE_MS };
   const clockPort = { nowMs: () => clock.now };
@@ -115,7 +110,7 @@ export async function benchSweep(options: BenchSweepOptions): Promise<BenchSweep
         const r = await sweep(deps, {
           nowMs: clock.now,
           policy: DEFAULT_SWEEP_POLICY,
-          maxDeletions: options.maxDeletions ?? DEFAULT_MAX_DELETIONS,
+          maxDeletions: DEFAULT_MAX_DELETIONS,
           maxExamined: DEFAULT_MAX_EXAMINED,
           ...(continuation ? { continuation } : {}),
         });
@@ -144,6 +139,6 @@ export async function benchSweep(options: BenchSweepOptions): Promise<BenchSweep
   } finally {
     streams.close();
     db.close();
-    if (!options.dataDir) rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,7 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../support/platform';
 
-it('runs every benchmark section end to end and writes the results', async () => {
+// The benchmark starts its own platform on the embedded backend whatever RUNCOMMAND_TEST_BACKEND says, so the CI
+// pass that reruns the e2e suites on the OCI adapters would only run the same thing again.
+const runsOnThisBackend = process.env.RUNCOMMAND_TEST_BACKEND !== 'oci';
+
+(runsOnThisBackend ? it : it.skip)('runs every benchmark section end to end and writes the results', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rc-bench-smoke-'));
   const out = path.join(dir, 'results.json');
   try {
@@ -20,16 +24,24 @@ it('runs every benchmark section end to end and writes the results', async () =>
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     if (code !== 0) throw new Error(`bench exited ${code}:\n${output}`);
     const r = JSON.parse(readFileSync(out, 'utf8')) as Record<string, Record<string, unknown>>;
-    expect(r.latency).toMatchObject({ commands: 10, failed: 0 });
-    expect((r.latency?.createToSucceededMs as { n: number }).n).toBe(10);
+    const positive = (v: unknown) => {
+      expect(typeof v).toBe('number');
+      expect(v as number).toBeGreaterThan(0); // NaN fails too
+    };
+    expect(r.latency).toMatchObject({ failed: 0 });
+    positive((r.latency?.createToSucceededMs as { p50: number }).p50);
+    // Every command's start was found in the agent's log.
     expect((r.latency?.createToStartedMs as { n: number }).n).toBe(10);
     expect(r.throughput).toMatchObject({ errors: 0 });
     expect(r.throughput?.completed as number).toBeGreaterThan(0);
-    expect(r.throughputSharedProcesses).toMatchObject({ errors: 0, agentsPerProcess: 2 });
-    expect(r.idle).toMatchObject({ agents: 4 });
+    const cpu = r.throughput?.cpuMsPerCommand as Record<string, number>;
+    for (const part of ['agents', 'gateway', 'functions', 'loadGenerator']) positive(cpu[part]);
+    expect(r.throughputSharedProcesses).toMatchObject({ errors: 0 });
+    expect(r.throughputSharedProcesses?.completed as number).toBeGreaterThan(0);
+    positive(r.idle?.rssPerAgentMb);
     expect(Object.keys(r.functions ?? {}).sort()).toEqual(['agent-callback', 'cancel-command', 'create-command', 'object-events', 'query-commands', 'retention-sweep']);
-    expect(r.sweep).toMatchObject({ records: 200 });
-    expect(r.floor?.spawnBashTrueParallelPerSec as number).toBeGreaterThan(0);
+    positive(r.sweep?.recordsPerSec);
+    positive(r.floor?.spawnBashTrueParallelPerSec);
     expect(output).toContain('| create → SUCCEEDED seen by a client');
   } finally {
     rmSync(dir, { recursive: true, force: true });
