@@ -10,13 +10,11 @@
  * GetMessages carries the long-poll header (`LONG_POLL_HEADER`), which OCI ignores (it answers at once, so the
  * agent paces its own polls) and the platform honours.
  */
-import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS, isCursorExpiredAnswer } from '../shared/api/streaming';
+import { streamErrorOf } from '../shared/adapters/oci/sdk-errors';
+import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS } from '../shared/api/streaming';
 import { HttpTransportError, SignedHttpClient, parseErrorBody, type HttpAnswer, type RequestSigner } from './http';
 import {
-  CursorExpiredError,
   StreamError,
-  StreamNotFoundError,
-  StreamUnavailableError,
   type GetMessagesOptions,
   type GetMessagesResult,
   type CursorOptions,
@@ -129,7 +127,7 @@ export class AgentStreamClient implements StreamConsumer {
       answer = await this.http.request(method, new URL(`${this.base}${encodeURIComponent(streamId)}/${tail}`), options);
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
-      if (err instanceof HttpTransportError) throw new StreamUnavailableError(`Stream ${streamId}: connection failed: ${err.message}`, { cause: err });
+      if (err instanceof HttpTransportError) throw streamErrorOf(streamId, { kind: 'transport', message: err.message }, err);
       throw err;
     }
     if (answer.status >= 200 && answer.status < 300) return answer;
@@ -149,15 +147,11 @@ export class StreamServiceError extends Error {
   }
 }
 
-/** The same mapping as the SDK adapter's (`withStreamErrors`), from the answer itself. */
+/** The SDK adapter's mapping (`streamErrorOf`), from the answer itself. */
 export function streamErrorFor(streamId: string, answer: HttpAnswer): StreamError {
-  const { status } = answer;
   const { code = 'None', message = '' } = parseErrorBody(answer.text);
-  const cause = new StreamServiceError(status, code, message);
-  if (status === 404) return new StreamNotFoundError(streamId, { cause });
-  if (isCursorExpiredAnswer(status, code, message)) return new CursorExpiredError(message || undefined, { cause });
-  const text = `Stream ${streamId}: ${status} ${code}: ${message}`;
-  return status === 429 || status >= 500 ? new StreamUnavailableError(text, { cause }) : new StreamError(text, { cause });
+  const failure = { kind: 'service', statusCode: answer.status, serviceCode: code, message } as const;
+  return streamErrorOf(streamId, failure, new StreamServiceError(answer.status, code, message));
 }
 
 function parseJson(streamId: string, text: string): unknown {

@@ -1,9 +1,8 @@
 /** What the OCI-compatible endpoints (Streaming, Object Storage) share: signature checks, JSON bodies, errors. */
-import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { ServiceError } from '../shared/domain/errors';
 import { readBody } from '../shared/api/http';
-import { verifySignedRequest } from '../shared/api/signature';
+import { bodySha256Base64, verifySignedRequest } from '../shared/api/signature';
 import type { Clock } from '../shared/ports/clock';
 import type { KeyRegistry, Principal } from '../shared/ports/identity';
 
@@ -27,7 +26,7 @@ export async function authenticate(
       method: req.method ?? 'GET',
       rawUrl: req.url ?? '/',
       headers: req.headers,
-      ...(body ? { bodySha256Base64: createHash('sha256').update(body).digest('base64'), bodyLength: body.length } : {}),
+      ...(body ? { bodySha256Base64: bodySha256Base64(body), bodyLength: body.length } : {}),
     },
     deps.keys,
     deps.clock.nowMs(),

@@ -4,7 +4,6 @@
  * the real FDK contract, and maps the answer back, always with an `opc-request-id`. Other endpoint groups (the
  * Object Storage and Streaming subsets) mount beside the API under their own path prefixes.
  */
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/app/deps';
@@ -13,10 +12,10 @@ import { Limits } from '../shared/domain/limits';
 import { opcRequestId, readBody, sendJson } from '../shared/api/http';
 import { principalHeaderValue } from '../shared/api/principal';
 import { PRINCIPAL_HEADER, matchRoute, type FunctionName } from '../shared/api/routes';
-import { verifySignedRequest } from '../shared/api/signature';
 import type { Clock } from '../shared/ports/clock';
 import type { KeyRegistry } from '../shared/ports/identity';
 import { FunctionError, type FnInvokeResponse } from './function-pool';
+import { authenticate } from './endpoint-support';
 
 /** Invokes a function as an HTTP trigger would. */
 export type FunctionInvoker = (
@@ -104,24 +103,14 @@ export class Gateway {
     if (route === 'method') throw new ServiceError('MethodNotAllowed', `${method} is not allowed on ${url.split('?')[0]}.`);
 
     const body = await readBody(req, Limits.maxRequestBodyBytes);
-    const caller = await verifySignedRequest(
-      {
-        method,
-        rawUrl: url,
-        headers: req.headers,
-        bodySha256Base64: createHash('sha256').update(body).digest('base64'),
-        bodyLength: body.length,
-      },
-      this.options.keys,
-      this.options.clock.nowMs(),
-    );
+    const principal = await authenticate(this.options, req, body, true);
 
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || DROPPED_REQUEST_HEADERS.has(name)) continue;
       headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
-    headers[PRINCIPAL_HEADER] = principalHeaderValue(caller.principal);
+    headers[PRINCIPAL_HEADER] = principalHeaderValue(principal);
     headers['opc-request-id'] = res.getHeader('opc-request-id') as string;
 
     let answer: FnInvokeResponse;

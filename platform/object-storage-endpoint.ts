@@ -67,9 +67,14 @@ export interface ObjectStorageEndpointDeps extends EndpointDeps {
 
 type Deps = ParDeps & EndpointDeps;
 
+/** Object Storage's own paths: `/n...` (namespaces, buckets, objects) and `/p...` (pre-authenticated requests). */
+const OWN_PATH = /^\/[np](?:[/?]|$)/;
+
 export function objectStorageEndpoint(input: ObjectStorageEndpointDeps): EndpointMount {
   const deps: Deps = { ...input, maxObjectBytes: input.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES };
   return async (req, res) => {
+    // Every request passes here first; only /n/... and /p/... are parsed.
+    if (!OWN_PATH.test(req.url ?? '/')) return false;
     const { segments, query } = splitPath(req.url ?? '/');
     if (segments[0] !== 'n' && segments[0] !== 'p') return false;
     try {

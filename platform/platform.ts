@@ -162,7 +162,7 @@ export interface Bootstrapped {
 /** Reads the bootstrap record, creating the tenancy, admin and local instance on first start. */
 export async function bootstrap(store: PlatformStore): Promise<Bootstrapped> {
   // The namespace is itself part of the record, so the record lives in a fixed internal bucket.
-  const meta = store.storage.bucket('_platform', 'runcommand-platform');
+  const meta = store.storage.bucket(PLATFORM_META_NAMESPACE, PLATFORM_META_BUCKET);
   const existing = await readDoc<BootstrapRecord>(meta, BOOTSTRAP_KEY);
   if (existing) return { record: existing.doc, directory: directoryFor(store, existing.doc.namespace) };
 

@@ -1,5 +1,6 @@
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import * as common from 'oci-common';
+import { fingerprintOf } from '../../api/signature';
 
 /** How an adapter signs its requests; chosen by configuration. */
 export type AuthConfig =
@@ -50,12 +51,6 @@ export async function makeAuthProvider(config: AuthConfig): Promise<AuthProvider
 /** A region id the SDK does not know (a self-hosted platform's own name) is registered in the oc1 realm. */
 export function regionOf(regionId: string): common.Region {
   return common.Region.fromRegionId(regionId) ?? common.Region.register(regionId, common.Realm.OC1);
-}
-
-/** OCI's key fingerprint: the MD5 of the DER SubjectPublicKeyInfo, as colon-separated lower-case hex. */
-export function fingerprintOf(publicKeyPem: string): string {
-  const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
-  return createHash('md5').update(der).digest('hex').replace(/(..)(?!$)/g, '$1:');
 }
 
 /** A fresh RSA key pair as a `keys` config plus the public key to register with the server (tests, first start). */

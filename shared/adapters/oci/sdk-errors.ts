@@ -1,3 +1,6 @@
+import { isCursorExpiredAnswer } from '../../api/streaming';
+import { CursorExpiredError, StreamError, StreamNotFoundError, StreamUnavailableError } from '../../ports/stream';
+
 /**
  * What an OCI SDK call failed with, read from the shapes oci-common 2.139.1 actually throws:
  * - a service answer becomes `OciError { statusCode, serviceCode, message }`;
@@ -23,6 +26,21 @@ export function classifySdkFailure(err: unknown): SdkFailure | undefined {
 /** Throttling, server faults and lost connections: worth retrying later, after the SDK's own retries gave up. */
 export function isTransient(failure: SdkFailure): boolean {
   return failure.kind === 'transport' || failure.statusCode === 429 || failure.statusCode >= 500;
+}
+
+/**
+ * The `Stream` port's error for a failed Streaming call, whoever made it (the SDK adapter, or the agent's own client):
+ * 404 → not found, an expired cursor, throttling/server/transport faults → unavailable, anything else → StreamError.
+ */
+export function streamErrorOf(streamId: string, failure: SdkFailure, cause: unknown): StreamError {
+  if (failure.kind === 'service') {
+    if (failure.statusCode === 404) return new StreamNotFoundError(streamId, { cause });
+    if (isCursorExpiredAnswer(failure.statusCode, failure.serviceCode, failure.message)) {
+      return new CursorExpiredError(failure.message || undefined, { cause });
+    }
+  }
+  const message = `Stream ${streamId}: ${describeFailure(failure)}`;
+  return isTransient(failure) ? new StreamUnavailableError(message, { cause }) : new StreamError(message, { cause });
 }
 
 export function describeFailure(failure: SdkFailure): string {

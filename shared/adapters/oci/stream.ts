@@ -5,11 +5,8 @@ import { requestSignerFor } from './key-signer';
 import { NodeHttpClient } from './node-http-client';
 import { StreamClient, models } from 'oci-streaming';
 import {
-  CursorExpiredError,
   PublishFailedError,
   StreamError,
-  StreamNotFoundError,
-  StreamUnavailableError,
   type CursorOptions,
   type GetMessagesOptions,
   type GetMessagesResult,
@@ -20,8 +17,8 @@ import {
   type StreamMessage,
 } from '../../ports/stream';
 import type { AuthProvider } from './auth';
-import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS, isCursorExpiredAnswer } from '../../api/streaming';
-import { classifySdkFailure, describeFailure, isTransient, queryValue } from './sdk-errors';
+import { LONG_POLL_HEADER, MAX_GET_LIMIT, MAX_LONG_POLL_MS } from '../../api/streaming';
+import { classifySdkFailure, queryValue, streamErrorOf } from './sdk-errors';
 
 /** Per attempt, when the configuration names none. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
@@ -263,14 +260,6 @@ export async function withStreamErrors<T>(streamId: string, operation: () => Pro
   } catch (err) {
     const failure = classifySdkFailure(err);
     if (failure === undefined) throw err;
-    if (failure.kind === 'service') {
-      if (failure.statusCode === 404) throw new StreamNotFoundError(streamId, { cause: err });
-      if (isCursorExpiredAnswer(failure.statusCode, failure.serviceCode, failure.message)) {
-        throw new CursorExpiredError(failure.message || undefined, { cause: err });
-      }
-    }
-    const message = `Stream ${streamId}: ${describeFailure(failure)}`;
-    if (isTransient(failure)) throw new StreamUnavailableError(message, { cause: err });
-    throw new StreamError(message, { cause: err });
+    throw streamErrorOf(streamId, failure, err);
   }
 }

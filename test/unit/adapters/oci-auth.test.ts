@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fingerprintOf } from '../../../shared/api/signature';
 import {
-  fingerprintOf,
   generateKeysAuthConfig,
   makeAuthProvider,
   regionOf,
