@@ -48,19 +48,7 @@ export async function createCommand(deps: ServiceDeps, input: CreateCommandInput
   const nowMs = deps.clock.nowMs();
   const now = new Date(nowMs).toISOString();
   const hash = requestHash(spec);
-  let id = input.retryToken ? commandIdForRetryToken(principal, input.retryToken) : deps.ids.ocid('instanceagentcommand');
-
-  if (input.retryToken) {
-    const existing = await readDoc<CommandRecord & { requestHash?: string }>(deps.state, commandKey(id));
-    if (existing && nowMs - Date.parse(existing.doc.timeCreated) > Limits.retryTokenTtlMs) {
-      // The token expired: it no longer names the old command, so this is a new one.
-      id = deps.ids.ocid('instanceagentcommand');
-    } else if (existing) {
-      return resumeRetriedCreate(deps, existing, hash, instance.streamId);
-    }
-  }
-
-  const command: CommandRecord & { requestHash: string } = {
+  const command = (id: string): CommandRecord & { requestHash: string } => ({
     schemaVersion: 1,
     id,
     compartmentId: spec.compartmentId,
@@ -74,16 +62,25 @@ export async function createCommand(deps: ServiceDeps, input: CreateCommandInput
     createdBy: principalId(principal),
     sequenceNumber: deps.ids.sequenceNumber(),
     requestHash: hash,
-  };
+  });
 
-  const created = await createDoc(deps.state, commandKey(id), command);
-  if (!created) {
-    // Another attempt with the same retry token won the create-only write a moment ago.
-    const winner = await readDoc<CommandRecord & { requestHash?: string }>(deps.state, commandKey(id));
-    if (!winner) throw new ServiceError('Conflict', 'The command is being created by a concurrent request; retry.');
-    return resumeRetriedCreate(deps, winner, hash, instance.streamId);
+  // With a retry token the id is derived from it, and the create-only write itself tells a first attempt (the usual
+  // case: Oracle's SDK sends a token with every create) from a retry, without reading first.
+  let fresh = command(input.retryToken ? commandIdForRetryToken(principal, input.retryToken) : deps.ids.ocid('instanceagentcommand'));
+  let created = await createDoc(deps.state, commandKey(fresh.id), fresh);
+  if (!created && input.retryToken) {
+    const existing = await readDoc<CommandRecord & { requestHash?: string }>(deps.state, commandKey(fresh.id));
+    if (!existing) throw new ServiceError('Conflict', 'The command is being created by a concurrent request; retry.');
+    if (nowMs - Date.parse(existing.doc.timeCreated) <= Limits.retryTokenTtlMs) {
+      // A retry of an earlier attempt (or a concurrent one that won the write a moment ago).
+      return resumeRetriedCreate(deps, existing, hash, instance.streamId);
+    }
+    // The token expired: it no longer names the old command, so this is a new one.
+    fresh = command(deps.ids.ocid('instanceagentcommand'));
+    created = await createDoc(deps.state, commandKey(fresh.id), fresh);
   }
-  await finishCreate(deps, command, instance.streamId);
+  if (!created) throw new ServiceError('Conflict', 'A command with this id already exists; retry.');
+  await finishCreate(deps, fresh, instance.streamId);
   return created;
 }
 
