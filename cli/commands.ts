@@ -17,10 +17,13 @@ import {
   type ApiContext,
 } from './context';
 import { printResult } from './output';
+import { LifecycleState } from '../shared/domain/model';
+import { SortBy, SortOrder } from '../shared/domain/validation';
 
-const SORT_BY = ['TIMECREATED', 'DISPLAYNAME'] as const;
-const SORT_ORDER = ['ASC', 'DESC'] as const;
-const LIFECYCLE_STATES = ['ACCEPTED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELED'] as const;
+// The API's own value lists (shared/domain), as the CLI's choices.
+const SORT_BY = Object.values(SortBy);
+const SORT_ORDER = Object.values(SortOrder);
+const LIFECYCLE_STATES = Object.values(LifecycleState);
 const MAX_CONTENT_FILE_BYTES = 1024 * 1024;
 /** --all stops here: a runaway listing must end. */
 const MAX_PAGES = 1000;

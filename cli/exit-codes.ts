@@ -1,5 +1,6 @@
 /** The CLI's exit codes. `run` exits with the script's own code when the script ran to completion. */
 import type { models } from 'oci-computeinstanceagent';
+import { TERMINAL_LIFECYCLE_STATES } from '../shared/domain/model';
 
 export const ExitCode = {
   OK: 0,
@@ -27,7 +28,7 @@ export const EXIT_CODES_HELP = `Exit codes:
 /** Waiting ends at a terminal lifecycle state, or when delivery expired (the lifecycle then stays ACCEPTED). */
 export function isFinished(execution: Pick<models.InstanceAgentCommandExecution, 'lifecycleState' | 'deliveryState'>): boolean {
   return (
-    ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELED'].includes(execution.lifecycleState) ||
+    (TERMINAL_LIFECYCLE_STATES as readonly string[]).includes(execution.lifecycleState) ||
     execution.deliveryState === 'EXPIRED'
   );
 }

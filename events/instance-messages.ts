@@ -6,23 +6,13 @@ import type { CommandCancelRequestedMessage, CommandIssuedMessage, InstanceStrea
 import type { CommandContent, CommandOutput, CommandSource } from '../shared/domain/model';
 import { Limits } from '../shared/domain/limits';
 import { codePointLength } from '../shared/domain/validation';
-import { InvalidMessageError, isObj, parseJsonMessage, type Obj } from './json';
+import { InvalidMessageError, isObj, optStr, parseJsonMessage, str, type Obj } from './json';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,255}$/;
 
 /** Agents name files after command ids, so an id must be a plain file name. */
 export function isSafeId(id: string): boolean {
   return SAFE_ID.test(id) && id !== '.' && id !== '..';
-}
-
-function str(o: Obj, field: string, path: string): string {
-  const v = o[field];
-  if (typeof v !== 'string' || v === '') throw new InvalidMessageError(`${path}${field} must be a non-empty string`, `${path}${field}`);
-  return v;
-}
-
-function optStr(o: Obj, field: string, path: string): string | undefined {
-  return o[field] === undefined ? undefined : str(o, field, path);
 }
 
 function int(o: Obj, field: string, path: string, min: number, max: number): number {

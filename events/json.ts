@@ -31,3 +31,15 @@ export function parseJsonMessage(value: Buffer): Obj {
   if (!isObj(parsed)) throw new InvalidMessageError('the message must be a JSON object');
   return parsed;
 }
+
+/** `o[field]` as a non-empty string; the error names `path + field`. */
+export function str(o: Obj, field: string, path: string): string {
+  const v = o[field];
+  if (typeof v !== 'string' || v === '') throw new InvalidMessageError(`${path}${field} must be a non-empty string`, `${path}${field}`);
+  return v;
+}
+
+/** Like `str`, but absent (`undefined` or `null`) gives `undefined`. */
+export function optStr(o: Obj, field: string, path: string): string | undefined {
+  return o[field] === undefined || o[field] === null ? undefined : str(o, field, path);
+}

@@ -11,7 +11,7 @@
  */
 import type { ExecutionChangedMessage } from './messages';
 import { DeliveryState, LifecycleState, SourceType, type InstanceAgentCommandExecution } from '../shared/domain/model';
-import { InvalidMessageError, isObj, parseJsonMessage, type Obj } from './json';
+import { InvalidMessageError, isObj, optStr, parseJsonMessage, str, type Obj } from './json';
 
 export { InvalidMessageError, parseJsonMessage } from './json';
 export { parseInstanceStreamMessage } from './instance-messages';
@@ -22,16 +22,6 @@ export { parseAgentReport } from '../shared/domain/agent-report';
 
 function fail(field: string, reason: string): never {
   throw new InvalidMessageError(`${field} ${reason}`, field);
-}
-
-function str(o: Obj, field: string, path: string): string {
-  const v = o[field];
-  if (typeof v !== 'string' || v === '') fail(`${path}${field}`, 'must be a non-empty string');
-  return v;
-}
-
-function optStr(o: Obj, field: string, path: string): string | undefined {
-  return o[field] === undefined || o[field] === null ? undefined : str(o, field, path);
 }
 
 function oneOf<T extends string>(o: Obj, field: string, path: string, values: readonly T[]): T {

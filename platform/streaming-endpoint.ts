@@ -14,7 +14,7 @@ import type http from 'node:http';
 import type { EmbeddedStreams, StreamInfo } from '../shared/adapters/embedded/stream';
 import { InvalidCursorError, InvalidStreamSettingsError, MessageTooLargeError } from '../shared/adapters/embedded/stream';
 import { sendJson } from '../shared/api/http';
-import { LONG_POLL_HEADER } from '../shared/api/streaming';
+import { LONG_POLL_HEADER, MAX_GET_LIMIT } from '../shared/api/streaming';
 import { ServiceError, notAuthorizedOrNotFound } from '../shared/domain/errors';
 import { canUseCompartment, type IdentityDirectory, type Principal } from '../shared/ports/identity';
 import { CursorExpiredError, PublishFailedError, StreamNotFoundError, type CursorOptions, type PublishInput } from '../shared/ports/stream';
@@ -217,7 +217,7 @@ async function getMessages(
   if (!cursor) throw new ServiceError('MissingParameter', 'Missing required parameter cursor.');
   const rawLimit = query.get('limit');
   const limit = rawLimit === null ? DEFAULT_GET_LIMIT : Number(rawLimit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new ServiceError('InvalidParameter', 'limit must be an integer from 1 to 10000.');
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_GET_LIMIT) throw new ServiceError('InvalidParameter', `limit must be an integer from 1 to ${MAX_GET_LIMIT}.`);
   const rawWait = req.headers[LONG_POLL_HEADER];
   const waitMs = Math.max(0, Math.min(Number(Array.isArray(rawWait) ? rawWait[0] : rawWait) || 0, MAX_SERVER_LONG_POLL_MS));
   // A client that goes away stops the long poll instead of leaving a waiter behind.

@@ -46,21 +46,15 @@ export async function openBackends(config: ServiceConfig, clock: Clock): Promise
       ? { type: 'config-file', ...(config.oci.configFile ? { file: config.oci.configFile } : {}), ...(config.oci.profile ? { profile: config.oci.profile } : {}) }
       : { type: config.oci.auth },
   );
+  if (!config.oci.streamingEndpoint) throw new Error('RUNCOMMAND_STREAMING_ENDPOINT is required with the oci backend');
+  // One client for every bucket: the adapter only binds the names, so a store per bucket (or per head) costs nothing.
   const client = new ObjectStorageClient({ authenticationDetailsProvider: authProvider });
   if (config.oci.objectStorageEndpoint) client.endpoint = config.oci.objectStorageEndpoint.replace(/\/+$/, '');
-  const bucket = (bucketName: string) =>
-    OciObjectStore.create({
-      authProvider,
-      namespaceName: config.namespaceName,
-      bucketName,
-      ...(config.oci.objectStorageEndpoint ? { endpoint: config.oci.objectStorageEndpoint } : {}),
-    });
-  if (!config.oci.streamingEndpoint) throw new Error('RUNCOMMAND_STREAMING_ENDPOINT is required with the oci backend');
+  const bucket = (bucketName: string) => new OciObjectStore({ client, namespaceName: config.namespaceName, bucketName });
   return {
     state: bucket(config.stateBucket),
     iam: bucket(config.iamBucket),
     streams: new OciStream({ endpoint: config.oci.streamingEndpoint, authProvider }),
-    // One client for every bucket: the adapter only binds the names, so a store per head costs nothing.
     objects: {
       headObject: (namespaceName, bucketName, objectName) => new OciObjectStore({ client, namespaceName, bucketName }).head(objectName),
     },
