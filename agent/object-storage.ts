@@ -159,25 +159,6 @@ function abortedError(signal: AbortSignal): ObjectTransferError {
   return new ObjectTransferError('the agent was stopped during the transfer', undefined, { cause: signal.reason });
 }
 
-/**
- * A view of `client` that remembers how its last getObject failed. `OciObjectStore` reads every 404 as "absent", but
- * the user must learn whether the object is missing (ObjectNotFound) or the bucket is missing or not theirs
- * (BucketNotFound). One view per download, so concurrent downloads never see each other's failures.
- */
-function observingGetObject(client: ObjectStorageClient): { client: ObjectStorageClient; failure: () => unknown } {
-  let failure: unknown;
-  const observed = Object.create(client) as ObjectStorageClient;
-  observed.getObject = async (request) => {
-    try {
-      return await client.getObject(request);
-    } catch (err) {
-      failure = err;
-      throw err;
-    }
-  };
-  return { client: observed, failure: () => failure };
-}
-
 interface ObjectStorageSdk {
   ObjectStorageClient: typeof ObjectStorageClient;
   OciObjectStore: typeof OciObjectStore;
@@ -220,18 +201,15 @@ export class AgentObjectStorage implements ObjectTransfer {
     if (signal.aborted) throw abortedError(signal);
     if (location.kind === 'par') return this.parGet(location.url, signal);
     const sdk = objectStorageSdk();
-    const { client, failure } = observingGetObject(this.clientFor(sdk, location.endpoint));
-    const store = new sdk.OciObjectStore({ client, namespaceName: location.namespaceName, bucketName: location.bucketName });
+    const store = new sdk.OciObjectStore({ client: this.clientFor(sdk, location.endpoint), namespaceName: location.namespaceName, bucketName: location.bucketName });
     let found;
     try {
-      found = await store.getStream(location.objectName);
+      // A 404 is an error here, carrying OCI's code: ObjectNotFound, or BucketNotFound for a missing or foreign bucket.
+      found = await store.getStream(location.objectName, { missingIsError: true });
     } catch (err) {
       throw fromStoreError(err);
     }
-    if (found === undefined) {
-      const sdkFailure = classifySdkFailure(failure());
-      throw sdkFailure !== undefined ? sdkTransferError(sdkFailure, failure()) : new ObjectTransferError('ObjectNotFound (404)', 404);
-    }
+    if (found === undefined) throw new ObjectTransferError('ObjectNotFound (404)', 404);
     if (signal.aborted) {
       found.body.destroy();
       throw abortedError(signal);

@@ -88,8 +88,13 @@ export class OciObjectStore implements ObjectStore {
     return { ...found.info, size: body.length, body };
   }
 
-  async getStream(key: string): Promise<StreamedObject | undefined> {
-    const response = await this.call(key, () => this.client.getObject({ ...this.location(key) }), { absentOn404: true });
+  /**
+   * `missingIsError`: a 404 throws (`ObjectStoreError`, the SDK's error as its cause) instead of answering "absent", for
+   * callers that must tell a missing object (ObjectNotFound) from a missing or foreign bucket (BucketNotFound).
+   */
+  async getStream(key: string, options: { missingIsError?: boolean } = {}): Promise<StreamedObject | undefined> {
+    const get = () => this.client.getObject({ ...this.location(key) });
+    const response = options.missingIsError === true ? await this.call(key, get) : await this.call(key, get, { absentOn404: true });
     if (response === undefined) return undefined;
     return { info: toObjectInfo(key, response), body: toNodeReadable(response.value as SdkBody) };
   }
