@@ -1,7 +1,8 @@
 import fs from 'fs';
 import path from 'path';
 import { FunctionError, type FunctionPool, type FunctionPoolOptions } from '../../platform/function-pool';
-import { buildFixtures, isAlive, json, testPool, waitFor, type Fixtures } from './support';
+import { isAlive } from '../support/processes';
+import { buildFixtures, json, testPool, waitFor, type Fixtures } from './support';
 
 let fixtures: Fixtures;
 const pools: FunctionPool[] = [];

@@ -50,17 +50,6 @@ export function testPool(
   return { pool, logs };
 }
 
-/** True while a process with this pid exists. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw e;
-  }
-}
-
 export function json(body: Buffer): unknown {
   return JSON.parse(body.toString('utf8'));
 }

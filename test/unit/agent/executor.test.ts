@@ -5,16 +5,8 @@ import { lookupUser, makeWorkDir, planLaunch, startExecution, type ExecutionResu
 import type { OutputSink, OutputStreamName } from '../../../agent/output';
 import { isGroupAlive } from '../../../agent/process-group';
 import { tempDir, waitFor } from './support/helpers';
+import { isAlive } from '../../support/processes';
 
-/** Gone, or a zombie: an orphan is reparented to PID 1, which may never reap it (microVMs, containers). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -193,7 +185,8 @@ describe('startExecution', () => {
     const result = await execution.cancel();
     expect(result).toMatchObject({ outcome: 'CANCELED', exitCode: null });
     expect(isGroupAlive(execution.pid as number)).toBe(false);
-    expect(isRunning(child)).toBe(false);
+    // Gone, or a zombie: an orphan is reparented to PID 1, which may never reap it (microVMs, containers).
+    expect(isAlive(child)).toBe(false);
   });
 
   it('does not hold the result back for a background daemon that keeps the output pipe open', async () => {
