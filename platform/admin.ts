@@ -2,13 +2,11 @@
  * Administration of a platform's data dir from outside the running platform (the CLI, tests): adding compartments,
  * users limited to some compartments, and instances. It opens the same store the platform uses.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { writeOciConfigFile } from '../shared/api/oci-config';
 import { serviceConfigToEnv } from '../shared/config/service-config';
 import type { InstanceRecord } from '../shared/ports/identity';
 import { writeAgentConfig } from './agent-files';
-import { addInstance, addUser } from './identity-admin';
+import { addInstance, addUser, writeUserCredentials } from './identity-admin';
 import { embeddedFunctionsConfig } from './object-storage-service';
 import { bootstrap, dataPaths, instanceDir, openPlatformStore, writeInstanceKey, type BootstrapRecord, type PlatformStore } from './platform';
 
@@ -45,13 +43,8 @@ export async function addRestrictedUser(dataDir: string, name: string, compartme
   return withStore(dataDir, async (store, { record, directory }) => {
     const { user, key } = await addUser(directory, store.ids, { tenancyId: record.tenancyId, name, compartments });
     const dir = path.join(store.paths.dataDir, 'users', user.userId);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const keyFile = path.join(dir, 'key.pem');
-    writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
     const ociConfigFile = path.join(dir, 'config');
-    writeOciConfigFile(ociConfigFile, {
-      DEFAULT: { user: user.userId, fingerprint: key.fingerprint, tenancy: record.tenancyId, region: 'us-ashburn-1', key_file: keyFile },
-    });
+    writeUserCredentials({ configFile: ociConfigFile, keyFile: path.join(dir, 'key.pem') }, 'DEFAULT', { tenancyId: record.tenancyId, userId: user.userId }, key);
     return { userId: user.userId, ociConfigFile, ociProfile: 'DEFAULT' };
   });
 }

@@ -3,6 +3,9 @@
  * and stream. Used by the first-start bootstrap and by `runcommand instance add` / `user add`.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { writeOciConfigFile } from '../shared/api/oci-config';
 import type { StoredIdentityDirectory } from '../shared/app/identity-directory';
 import { fingerprintOf } from '../shared/api/signature';
 import type { Ids } from '../shared/ports/ids';
@@ -21,6 +24,23 @@ export function generateApiKey(): KeyPair {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
   return { privateKeyPem: privateKey, publicKeyPem: publicKey, fingerprint: fingerprintOf(publicKey) };
+}
+
+/** The region written into the platform's OCI config files (the SDK needs one; the endpoint is what counts). */
+export const CONFIG_REGION = 'us-ashburn-1';
+
+/** Writes a user's private key (0600, in a 0700 directory) and an OCI config file naming it under `profile`. */
+export function writeUserCredentials(
+  files: { configFile: string; keyFile: string },
+  profile: string,
+  user: { tenancyId: string; userId: string },
+  key: Pick<KeyPair, 'privateKeyPem' | 'fingerprint'>,
+): void {
+  mkdirSync(path.dirname(files.keyFile), { recursive: true, mode: 0o700 });
+  writeFileSync(files.keyFile, key.privateKeyPem, { mode: 0o600 });
+  writeOciConfigFile(files.configFile, {
+    [profile]: { user: user.userId, fingerprint: key.fingerprint, tenancy: user.tenancyId, region: CONFIG_REGION, key_file: files.keyFile },
+  });
 }
 
 /** Creates instance streams; the embedded store and OCI Streaming admin both fit. */

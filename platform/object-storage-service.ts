@@ -4,11 +4,11 @@
  * only principal that may use them. Functions run with the `oci` backend authenticate as it (its OCI config file is
  * under `<dataDir>/oci/`); no user, however broad its rights, can read the keys and state those buckets hold.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readDoc } from '../shared/app/documents';
 import type { StoredIdentityDirectory } from '../shared/app/identity-directory';
-import { readOciConfigProfile, writeOciConfigFile } from '../shared/api/oci-config';
+import { readOciConfigProfile } from '../shared/api/oci-config';
 import {
   DEFAULT_IAM_BUCKET,
   DEFAULT_STATE_BUCKET,
@@ -20,13 +20,12 @@ import type { Ids } from '../shared/ports/ids';
 import type { ObjectStore } from '../shared/ports/object-store';
 import { BucketRegistry, PLATFORM_META_BUCKET, PLATFORM_META_NAMESPACE, ensureBucket, type BucketRecord } from './buckets';
 import type { EmbeddedObjectStorage } from '../shared/adapters/embedded/object-storage';
-import { addUser, generateApiKey } from './identity-admin';
+import { addUser, generateApiKey, writeUserCredentials } from './identity-admin';
 
 const SERVICE_PRINCIPAL_KEY = 'platform/service-principal.json';
 const SERVICE_USER_NAME = 'runcommand-service';
 export const SERVICE_PROFILE = 'DEFAULT';
 /** The SDK's config-file provider wants a region; the platform ignores it. */
-const CONFIG_REGION = 'us-ashburn-1';
 
 export interface ServicePrincipal {
   tenancyId: string;
@@ -55,7 +54,7 @@ export async function ensureServicePrincipal(input: {
   let record = (await readDoc<{ userId: string }>(input.meta, SERVICE_PRINCIPAL_KEY))?.doc;
   if (!record) {
     const { user, key } = await addUser(input.directory, input.ids, { tenancyId: input.tenancyId, name: SERVICE_USER_NAME, compartments: '*' });
-    writeKeyFiles(files, input.tenancyId, user.userId, key.privateKeyPem, key.fingerprint);
+    writeUserCredentials(files, SERVICE_PROFILE, { tenancyId: input.tenancyId, userId: user.userId }, key);
     // ifNoneMatch: two platforms starting on one new data dir must agree on a single service principal.
     await input.meta.put(SERVICE_PRINCIPAL_KEY, JSON.stringify({ userId: user.userId }), { ifNoneMatch: '*' });
     record = { userId: user.userId };
@@ -68,7 +67,7 @@ export async function ensureServicePrincipal(input: {
       fingerprint: key.fingerprint,
       publicKeyPem: key.publicKeyPem,
     });
-    writeKeyFiles(files, input.tenancyId, record.userId, key.privateKeyPem, key.fingerprint);
+    writeUserCredentials(files, SERVICE_PROFILE, { tenancyId: input.tenancyId, userId: record.userId }, key);
   }
   return { tenancyId: input.tenancyId, userId: record.userId, ociConfigFile: files.configFile, ociProfile: SERVICE_PROFILE };
 }
@@ -83,19 +82,6 @@ function keyFilesMatch(files: { configFile: string; keyFile: string }, tenancyId
   }
 }
 
-function writeKeyFiles(
-  files: { configFile: string; keyFile: string },
-  tenancyId: string,
-  userId: string,
-  privateKeyPem: string,
-  fingerprint: string,
-): void {
-  mkdirSync(path.dirname(files.keyFile), { recursive: true, mode: 0o700 });
-  writeFileSync(files.keyFile, privateKeyPem, { mode: 0o600 });
-  writeOciConfigFile(files.configFile, {
-    [SERVICE_PROFILE]: { user: userId, fingerprint, tenancy: tenancyId, region: CONFIG_REGION, key_file: files.keyFile },
-  });
-}
 
 /** Makes sure the service's buckets exist as buckets of the platform's compartment, visible to the service only. */
 export async function ensureServiceBuckets(input: {

@@ -13,7 +13,6 @@ import type { Logger } from '../shared/app/deps';
 import { readDoc } from '../shared/app/documents';
 import { StoredIdentityDirectory } from '../shared/app/identity-directory';
 import { randomIds } from '../shared/app/ids';
-import { writeOciConfigFile } from '../shared/api/oci-config';
 import type { FunctionName } from '../shared/api/routes';
 import {
   DEFAULT_IAM_BUCKET,
@@ -31,7 +30,7 @@ import { Gateway } from './gateway';
 import { streamingEndpoint } from './streaming-endpoint';
 import { objectStorageEndpoint } from './object-storage-endpoint';
 import { functionsBackendFromEnv, functionsServiceConfig, prepareServiceStorage } from './object-storage-service';
-import { addInstance, addUser, type KeyPair } from './identity-admin';
+import { addInstance, addUser, writeUserCredentials, type KeyPair } from './identity-admin';
 import { writeAgentConfig } from './agent-files';
 import { ensureBucket, PLATFORM_META_BUCKET, PLATFORM_META_NAMESPACE, type BucketRegistry } from './buckets';
 import { EventRouter, objectEventEmitter, type DeliveryRecord, type DeliveryResult, type EventInvoke } from './event-router';
@@ -49,8 +48,6 @@ export const FUNCTION_NAMES: readonly PlatformFunctionName[] = [
   'object-events',
 ];
 const OCI_PROFILE = 'DEFAULT';
-/** The OCI SDK's config-file provider wants a region; the platform ignores it. */
-const CONFIG_REGION = 'us-ashburn-1';
 const BOOTSTRAP_KEY = 'platform/bootstrap.json';
 
 /** What first start creates, kept in the identity bucket so a restart finds the same tenancy. */
@@ -199,11 +196,7 @@ export async function bootstrap(store: PlatformStore): Promise<Bootstrapped> {
 }
 
 function writeAdminConfig(paths: ReturnType<typeof dataPaths>, tenancyId: string, userId: string, key: KeyPair): void {
-  mkdirSync(paths.ociDir, { recursive: true, mode: 0o700 });
-  writeFileSync(paths.adminKey, key.privateKeyPem, { mode: 0o600 });
-  writeOciConfigFile(paths.ociConfig, {
-    [OCI_PROFILE]: { user: userId, fingerprint: key.fingerprint, tenancy: tenancyId, region: CONFIG_REGION, key_file: paths.adminKey },
-  });
+  writeUserCredentials({ configFile: paths.ociConfig, keyFile: paths.adminKey }, OCI_PROFILE, { tenancyId, userId }, key);
 }
 
 export function instanceDir(instancesDir: string, instanceId: string): string {
