@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { models } from 'oci-computeinstanceagent';
-import type { ExecutionChangedMessage } from '../events/messages';
+import { InvalidMessageError, parseExecutionChangedMessage } from '../events/parse';
 import type { StreamConsumer } from '../shared/ports/stream';
 import { isFinished } from './exit-codes';
 
@@ -80,16 +80,13 @@ export class ExecutionEventFollower {
   }
 }
 
-/** An `execution.changed` message's execution; anything else on the stream is skipped. */
+/** An `execution.changed` message's execution (`parseExecutionChangedMessage`); anything else on the stream is skipped. */
 export function parseExecutionChanged(value: Buffer): Execution[] {
   try {
-    const message = JSON.parse(value.toString('utf8')) as Partial<ExecutionChangedMessage>;
-    const execution = message.execution as Partial<Execution> | undefined;
-    if (message.type !== 'execution.changed' || typeof execution !== 'object' || execution === null) return [];
-    if (typeof execution.instanceAgentCommandId !== 'string' || typeof execution.lifecycleState !== 'string') return [];
-    return [execution as Execution];
-  } catch {
-    return [];
+    return [parseExecutionChangedMessage(value).execution as unknown as Execution];
+  } catch (err) {
+    if (err instanceof InvalidMessageError) return [];
+    throw err;
   }
 }
 
