@@ -218,6 +218,19 @@ describe('EmbeddedStreams', () => {
       await expect(streams.getMessages(other, cursor, { limit: 1 })).rejects.toBeInstanceOf(InvalidCursorError);
     });
 
+    it('refuses a cursor whose offsets do not match the partitions, in commit and heartbeat too, and keeps the group usable', async () => {
+      const id = newStream();
+      await streams.publish(id, [{ value: 'a' }]);
+      const cursor = await streams.createGroupCursor(id, { groupName: 'g', instanceName: 'i', type: 'TRIM_HORIZON' });
+      // Cursors are unsigned JSON: one with an offset for a partition the stream does not have.
+      const json = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o: number[] };
+      const forged = Buffer.from(JSON.stringify({ ...json, o: [...json.o, 0] })).toString('base64url');
+      await expect(streams.commit(id, forged)).rejects.toBeInstanceOf(InvalidCursorError);
+      await expect(streams.heartbeat(id, forged)).rejects.toBeInstanceOf(InvalidCursorError);
+      await expect(streams.getMessages(id, forged, { limit: 1 })).rejects.toBeInstanceOf(InvalidCursorError);
+      expect((await readAll(streams, id, 'g')).map((m) => m.value.toString())).toEqual(['a']);
+    });
+
     it('expires cursors after the configured time', async () => {
       const shortLived = new EmbeddedStreams(db, { clock, cursorTtlMs: 1000 });
       extra.push({ streams: shortLived });
