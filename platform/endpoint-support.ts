@@ -65,6 +65,14 @@ export function decodeSegment(segment: string, invalid: (message: string) => Err
   }
 }
 
+/** The `limit` query parameter: `fallback` when absent, else a whole number from 1 to `max` (`invalid` builds the 400). */
+export function queryLimit(raw: string | null, fallback: number, max: number, invalid: (message: string) => Error): number {
+  if (raw === null) return fallback;
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) throw invalid(`limit must be an integer from 1 to ${max}.`);
+  return limit;
+}
+
 export function splitPath(url: string): { segments: string[]; query: URLSearchParams } {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);

@@ -23,7 +23,7 @@ import type { Ids } from '../shared/ports/ids';
 import { canUseCompartment, type IdentityDirectory, type Principal } from '../shared/ports/identity';
 import { PreconditionFailedError } from '../shared/ports/object-store';
 import type { BucketRecord, BucketRegistry } from './buckets';
-import { authenticate, decodeSegment, isRecord, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
+import { authenticate, decodeSegment, isRecord, queryLimit, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
 import type { EndpointMount } from './gateway';
 import { isServicePrincipal, openBucket } from './object-storage-access';
 import {
@@ -299,11 +299,7 @@ async function deleteBucket(
 async function listBuckets(deps: Deps, principal: Principal, namespace: string, query: URLSearchParams, res: http.ServerResponse): Promise<void> {
   const compartmentId = query.get('compartmentId');
   if (!compartmentId) throw new ServiceError('MissingParameter', 'Missing required parameter compartmentId.');
-  const rawLimit = query.get('limit');
-  const limit = rawLimit === null ? MAX_BUCKET_LIST_LIMIT : Number(rawLimit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_BUCKET_LIST_LIMIT) {
-    throw invalidParameter(`limit must be an integer from 1 to ${MAX_BUCKET_LIST_LIMIT}.`);
-  }
+  const limit = queryLimit(query.get('limit'), MAX_BUCKET_LIST_LIMIT, MAX_BUCKET_LIST_LIMIT, invalidParameter);
   if (namespace !== deps.namespace || !(await canUseCompartment(deps.directory, principal, compartmentId))) throw notAuthorizedOrNotFound();
   const service = isServicePrincipal(deps, principal);
   const page = query.get('page');

@@ -12,6 +12,7 @@ import { sendJson } from '../shared/api/http';
 import { ServiceError } from '../shared/domain/errors';
 import type { Clock } from '../shared/ports/clock';
 import { PreconditionFailedError } from '../shared/ports/object-store';
+import { queryLimit } from './endpoint-support';
 
 /** Object Storage's own error codes (BucketNotFound, IfMatchFailed...), which the API's `ServiceError` does not name. */
 export class ObjectStorageError extends Error {
@@ -300,10 +301,7 @@ function guardBody(
 }
 
 function listLimit(raw: string | null): number {
-  if (raw === null) return DEFAULT_LIST_LIMIT;
-  const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw invalidParameter(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}.`);
-  return limit;
+  return queryLimit(raw, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, invalidParameter);
 }
 
 function listFields(raw: string | null): Set<string> {

@@ -11,7 +11,7 @@ import type { Ids } from '../shared/ports/ids';
 import type { Principal } from '../shared/ports/identity';
 import { PAR_ACCESS_TYPES, parIdOf, type BucketRecord, type ParAccessType, type ParRecord } from './buckets';
 import { mayUseBucket, type BucketAccessDeps } from './object-storage-access';
-import { isRecord } from './endpoint-support';
+import { isRecord, queryLimit } from './endpoint-support';
 import {
   ObjectStorageError,
   checkObjectName,
@@ -117,11 +117,7 @@ export async function createPar(
 }
 
 export async function listPars(deps: ParDeps, bucket: BucketRecord, query: URLSearchParams, res: http.ServerResponse): Promise<void> {
-  const rawLimit = query.get('limit');
-  const limit = rawLimit === null ? MAX_PAR_LIST_LIMIT : Number(rawLimit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAR_LIST_LIMIT) {
-    throw invalidParameter(`limit must be an integer from 1 to ${MAX_PAR_LIST_LIMIT}.`);
-  }
+  const limit = queryLimit(query.get('limit'), MAX_PAR_LIST_LIMIT, MAX_PAR_LIST_LIMIT, invalidParameter);
   const page = query.get('page');
   const objectNamePrefix = query.get('objectNamePrefix');
   const found = await deps.registry.listPars(bucket.namespace, bucket.name, {

@@ -19,7 +19,7 @@ import { ServiceError, notAuthorizedOrNotFound } from '../shared/domain/errors';
 import { canUseCompartment, type IdentityDirectory, type Principal } from '../shared/ports/identity';
 import { CursorExpiredError, PublishFailedError, StreamNotFoundError, type CursorOptions, type PublishInput } from '../shared/ports/stream';
 import type { EndpointMount } from './gateway';
-import { authenticate, decodeSegment, isRecord, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
+import { authenticate, decodeSegment, isRecord, queryLimit, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
 
 export const STREAMING_PREFIX = '/20180418/';
 /** The server's own cap on a long poll (clients ask for at most `MAX_LONG_POLL_MS`). */
@@ -215,9 +215,7 @@ async function getMessages(
 ): Promise<true> {
   const cursor = query.get('cursor');
   if (!cursor) throw new ServiceError('MissingParameter', 'Missing required parameter cursor.');
-  const rawLimit = query.get('limit');
-  const limit = rawLimit === null ? DEFAULT_GET_LIMIT : Number(rawLimit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_GET_LIMIT) throw new ServiceError('InvalidParameter', `limit must be an integer from 1 to ${MAX_GET_LIMIT}.`);
+  const limit = queryLimit(query.get('limit'), DEFAULT_GET_LIMIT, MAX_GET_LIMIT, (message) => new ServiceError('InvalidParameter', message));
   const rawWait = req.headers[LONG_POLL_HEADER];
   const waitMs = Math.max(0, Math.min(Number(Array.isArray(rawWait) ? rawWait[0] : rawWait) || 0, MAX_SERVER_LONG_POLL_MS));
   // A client that goes away stops the long poll instead of leaving a waiter behind.
