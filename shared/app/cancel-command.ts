@@ -29,10 +29,11 @@ export async function cancelCommand(deps: ServiceDeps, input: CancelCommandInput
   if (execution && (isTerminal(execution.doc.lifecycleState) || execution.doc.deliveryState === 'EXPIRED')) return;
 
   const nowIso = new Date(deps.clock.nowMs()).toISOString();
-  await updateDoc<CommandRecord, void>(deps.state, commandKey(command.doc.id), (c) => ({
-    next: { ...c, isCanceled: true, timeUpdated: nowIso },
-    changed: !c.isCanceled,
-    result: undefined,
-  }));
+  await updateDoc<CommandRecord, void>(
+    deps.state,
+    commandKey(command.doc.id),
+    (c) => ({ next: { ...c, isCanceled: true, timeUpdated: nowIso }, changed: !c.isCanceled, result: undefined }),
+    command,
+  );
   if (execution) await applyExecutionEvent(deps, command.doc.id, instanceId, { type: 'CANCEL', at: nowIso });
 }

@@ -36,15 +36,17 @@ const MAX_CAS_ATTEMPTS = 20;
 
 /**
  * Read, apply `mutate`, write back if it changed, with the read ETag as the write condition; on a lost race,
- * re-read and apply again. Resolves undefined when the document does not exist.
+ * re-read and apply again. Resolves undefined when the document does not exist. `known`: a copy the caller has just
+ * read, used for the first attempt instead of reading again (a stale one only costs the retry).
  */
 export async function updateDoc<T, R>(
   store: ObjectStore,
   key: string,
   mutate: Mutation<T, R>,
+  known?: Versioned<T>,
 ): Promise<{ result: R; current: Versioned<T>; changed: boolean } | undefined> {
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-    const current = await readDoc<T>(store, key);
+    const current = attempt === 0 && known !== undefined ? known : await readDoc<T>(store, key);
     if (!current) return undefined;
     const { next, changed, result } = mutate(current.doc);
     if (!changed) return { result, current, changed: false };
