@@ -160,9 +160,9 @@ export class EmbeddedStreams implements Stream {
         .pluck(),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       maxSeq: db.prepare('SELECT coalesce(max(seq), 0) FROM stream_messages').pluck(),
-      streamsAppendedSince: db
-        .prepare('SELECT stream_id, max(seq) FROM stream_messages WHERE seq > ? GROUP BY stream_id')
-        .raw(),
+      // A range on the rowid: the rows appended since the last check, however large the table. (Grouping here made
+      // SQLite scan the whole (stream_id, partition, offset) index on every check.)
+      appendedSince: db.prepare('SELECT stream_id, seq FROM stream_messages WHERE seq > ? ORDER BY seq').raw(),
       purgeOlderThan: db.prepare(
         `DELETE FROM stream_messages WHERE seq IN
          (SELECT seq FROM stream_messages WHERE timestamp_ms < ? ORDER BY timestamp_ms LIMIT ?)`,
@@ -448,11 +448,13 @@ export class EmbeddedStreams implements Stream {
   }
 
   private wakeAppendedStreams(): void {
-    const appended = this.statements.streamsAppendedSince.all(this.lastSeenSeq) as Array<[string, number]>;
-    for (const [streamId, maxSeq] of appended) {
-      this.lastSeenSeq = Math.max(this.lastSeenSeq, maxSeq);
-      this.waiters.wake(streamId);
+    const appended = this.statements.appendedSince.all(this.lastSeenSeq) as Array<[string, number]>;
+    const streams = new Set<string>();
+    for (const [streamId, seq] of appended) {
+      this.lastSeenSeq = seq;
+      streams.add(streamId);
     }
+    for (const streamId of streams) this.waiters.wake(streamId);
   }
 
   private assertOpen(): void {
