@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AGENT_STOPPED_MESSAGE, CANCELED_BEFORE_START_MESSAGE, RESTART_MESSAGE, startAgent, type AgentDeps, type AgentRuntimeConfig, type RunningAgent } from '../../../agent/agent';
+import { AGENT_STOPPED_MESSAGE, CANCELED_BEFORE_START_MESSAGE, DEFAULT_COMMIT_INTERVAL_MS, RESTART_MESSAGE, startAgent, type AgentDeps, type AgentRuntimeConfig, type RunningAgent } from '../../../agent/agent';
 import { isGroupAlive, readProcStartTime } from '../../../agent/process-group';
 import { AgentState, StateArea, type CurrentRecord } from '../../../agent/state';
 import { systemClock } from '../../../shared/ports/clock';
@@ -99,6 +99,27 @@ describe('agent', () => {
     expect(h.stream.getMessagesCalls).toBeGreaterThanOrEqual(5);
     expect(h.stream.commitCalls).toBe(0);
     expect(await h.stream.uncommittedCount(INSTANCE_ID)).toBe(5);
+  });
+
+  it('by default commits no more than once in five seconds while commands keep coming', async () => {
+    expect(DEFAULT_COMMIT_INTERVAL_MS).toBe(5000);
+    const h = harness({ pollWaitMs: 5000 });
+    await start(h);
+    const startedAt = Date.now();
+    let n = 0;
+    // A steady flow for two seconds, one command after another.
+    while (Date.now() - startedAt < 2000) {
+      const { instanceAgentCommandId: id } = h.platform.issue({ script: 'true' });
+      await waitFor(() => h.platform.finished(id) !== undefined, 10_000, `FINISH ${n}`);
+      n++;
+    }
+    expect(n).toBeGreaterThan(5);
+    expect(h.stream.commitCalls).toBe(0);
+    // Polls: one for each command, and none shortened for a due commit.
+    expect(h.stream.getMessagesCalls).toBeLessThanOrEqual(n + 1);
+    // Quiet again: the next poll finds nothing and commits everything.
+    await waitFor(async () => (await h.stream.uncommittedCount(INSTANCE_ID)) === 0, 10_000, 'the commit');
+    expect(h.stream.commitCalls).toBe(1);
   });
 
   it('goes straight back to a full long poll after the poll shortened for a commit (no idle pause before the next command)', async () => {
