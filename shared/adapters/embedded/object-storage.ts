@@ -67,6 +67,13 @@ interface ListedRow {
 
 type Content = { kind: 'inline'; body: Buffer } | { kind: 'blob'; name: string };
 
+type WriteResult = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+interface QueuedWrite {
+  write: () => unknown;
+  settle: (result: WriteResult) => void;
+}
+
 interface NewObject {
   content: Content;
   size: number;
@@ -79,6 +86,7 @@ export class EmbeddedObjectStorage {
   private readonly blobDir: string | undefined;
   private readonly inlineBodyMaxBytes: number;
   private readonly statements;
+  private readonly queued: QueuedWrite[] = [];
 
   constructor(
     private readonly db: Database,
@@ -281,6 +289,41 @@ export class EmbeddedObjectStorage {
   }
 
   /** Commits a new version of the object; on failure the new blob, if any, is removed. */
+  /**
+   * Runs `write` in the next group commit: the writes queued in one tick (a caller's `Promise.all` of puts, say) share
+   * one transaction, so one commit to the WAL instead of one each. Each runs in its own savepoint: a write that throws
+   * (a failed precondition) undoes only itself and rejects only its own caller.
+   */
+  private inBatch<T>(write: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ write, settle: (r) => (r.ok ? resolve(r.value as T) : reject(r.error)) });
+      if (this.queued.length === 1) queueMicrotask(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queued.splice(0);
+    let results: WriteResult[];
+    try {
+      results = translateBusy(() =>
+        this.db
+          .transaction(() =>
+            batch.map((item): WriteResult => {
+              try {
+                return { ok: true, value: this.db.transaction(item.write)() };
+              } catch (error) {
+                return { ok: false, error };
+              }
+            }),
+          )
+          .immediate(),
+      );
+    } catch (error) {
+      results = batch.map(() => ({ ok: false, error }));
+    }
+    batch.forEach((item, i) => item.settle(results[i] as WriteResult));
+  }
+
   private async commit(
     namespaceName: string,
     bucketName: string,
@@ -304,29 +347,22 @@ export class EmbeddedObjectStorage {
     ];
     let replacedBlob: string | null;
     try {
-      replacedBlob = translateBusy(() =>
-        this.db
-          .transaction((): string | null => {
-            const previousBlob = this.statements.selectBlobName.get(namespaceName, bucketName, keyBytes) as
-              | string
-              | null
-              | undefined;
-            if (options.ifNoneMatch === '*' || (previousBlob === undefined && options.ifMatch === undefined)) {
-              // ON CONFLICT DO NOTHING: a create-only write never replaces an object another writer created first.
-              const { changes } = this.statements.insert.run(namespaceName, bucketName, keyBytes, ...values);
-              if (changes === 0) throw new PreconditionFailedError(key, 'ifNoneMatch');
-              if (options.ifMatch !== undefined) throw new PreconditionFailedError(key, 'ifMatch');
-              return null;
-            }
-            // The etag condition guards against a lost update: someone wrote since the caller read.
-            const ifMatch = options.ifMatch ?? null;
-            const where = [namespaceName, bucketName, keyBytes, ifMatch, ifMatch];
-            const { changes } = this.statements.update.run(...values, ...where);
-            if (changes === 0) throw new PreconditionFailedError(key, 'ifMatch');
-            return previousBlob ?? null;
-          })
-          .immediate(),
-      );
+      replacedBlob = await this.inBatch((): string | null => {
+        const previousBlob = this.statements.selectBlobName.get(namespaceName, bucketName, keyBytes) as string | null | undefined;
+        if (options.ifNoneMatch === '*' || (previousBlob === undefined && options.ifMatch === undefined)) {
+          // ON CONFLICT DO NOTHING: a create-only write never replaces an object another writer created first.
+          const { changes } = this.statements.insert.run(namespaceName, bucketName, keyBytes, ...values);
+          if (changes === 0) throw new PreconditionFailedError(key, 'ifNoneMatch');
+          if (options.ifMatch !== undefined) throw new PreconditionFailedError(key, 'ifMatch');
+          return null;
+        }
+        // The etag condition guards against a lost update: someone wrote since the caller read.
+        const ifMatch = options.ifMatch ?? null;
+        const where = [namespaceName, bucketName, keyBytes, ifMatch, ifMatch];
+        const { changes } = this.statements.update.run(...values, ...where);
+        if (changes === 0) throw new PreconditionFailedError(key, 'ifMatch');
+        return previousBlob ?? null;
+      });
     } catch (e) {
       if (blobName) await this.unlinkBlob(blobName);
       throw e;

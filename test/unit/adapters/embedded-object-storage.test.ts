@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { openDatabase, type Database } from '../../../shared/adapters/embedded/database';
 import { EmbeddedObjectStorage, INLINE_BODY_MAX_BYTES } from '../../../shared/adapters/embedded/object-storage';
-import { ObjectStoreError, PreconditionFailedError } from '../../../shared/ports/object-store';
+import { ObjectStoreError, ObjectStoreUnavailableError, PreconditionFailedError } from '../../../shared/ports/object-store';
 
 const clock = { nowMs: () => Date.parse('2024-05-01T12:00:00Z') };
 const MIB = 1024 * 1024;
@@ -214,6 +214,64 @@ describe('EmbeddedObjectStorage', () => {
       let n = 0;
       const withEtags = new EmbeddedObjectStorage(db, { clock, newEtag: () => `etag-${++n}` });
       await expect(withEtags.bucket('ns', 'b').put('k', 'v')).resolves.toEqual({ etag: 'etag-1' });
+    });
+  });
+
+  describe('group commit', () => {
+    /** Frames in the write-ahead log: each commit appends one per page it changed. */
+    const walFrames = () => {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      return () => {
+        const size = statSync(path.join(dir, 'platform.db-wal')).size;
+        return (size - 32) / (24 + (db.pragma('page_size', { simple: true }) as number));
+      };
+    };
+
+    it('commits puts issued together in one transaction: one WAL commit, not one per object', async () => {
+      const frames = walFrames();
+      await Promise.all(Array.from({ length: 20 }, (_, i) => storage.put('ns', 'b', `idx/${String(i).padStart(3, '0')}`, '')));
+      expect(storage.countObjects('ns', 'b', 'idx/')).toBe(20);
+      // Twenty single-row commits to the same page append at least twenty frames.
+      expect(frames()).toBeLessThan(5);
+
+      const one = walFrames();
+      for (let i = 0; i < 3; i++) await storage.put('ns', 'b', `seq/${i}`, '');
+      expect(one()).toBeGreaterThanOrEqual(3);
+    });
+
+    it('fails only the write whose precondition fails; the others in its batch are stored', async () => {
+      await storage.put('ns', 'b', 'taken', 'first');
+      const results = await Promise.allSettled([
+        storage.put('ns', 'b', 'a', 'A'),
+        storage.put('ns', 'b', 'taken', 'second', { ifNoneMatch: '*' }),
+        storage.put('ns', 'b', 'missing', 'M', { ifMatch: 'no-such-etag' }),
+        storage.put('ns', 'b', 'c', 'C'),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(PreconditionFailedError);
+      expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(PreconditionFailedError);
+      expect((await storage.get('ns', 'b', 'a'))?.body.toString()).toBe('A');
+      expect((await storage.get('ns', 'b', 'c'))?.body.toString()).toBe('C');
+      expect((await storage.get('ns', 'b', 'taken'))?.body.toString()).toBe('first');
+      // The ifMatch write to a missing key inserted a row before its check failed: its savepoint undid it.
+      expect(await storage.get('ns', 'b', 'missing')).toBeUndefined();
+    });
+
+    it('rejects every write of a batch when the database cannot be written', async () => {
+      const other = openDatabase(path.join(dir, 'platform.db'), { busyTimeoutMs: 0 });
+      const blocked = openDatabase(path.join(dir, 'platform.db'), { busyTimeoutMs: 0 });
+      const storageBlocked = new EmbeddedObjectStorage(blocked, { clock });
+      other.prepare('BEGIN IMMEDIATE').run();
+      try {
+        const results = await Promise.allSettled([storageBlocked.put('ns', 'b', 'x', '1'), storageBlocked.put('ns', 'b', 'y', '2')]);
+        expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+        for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ObjectStoreUnavailableError);
+      } finally {
+        other.prepare('ROLLBACK').run();
+        other.close();
+        blocked.close();
+      }
+      expect(await storage.get('ns', 'b', 'x')).toBeUndefined();
     });
   });
 
