@@ -1,11 +1,11 @@
 /**
  * The processor (amazon-ssm-agent layering): the stream poll is the transport; `onIssued`/`onCancel` are the router
  * (validation, dedupe by command id); `AdmissionPool` bounds the work; the executor runs scripts. Reports go through
- * the on-disk outbox, except the ACK, whose answer decides whether the script may run and is awaited.
+ * the durable outbox, except the ACK, whose answer decides whether the script may run and is awaited.
  *
- * Run-once rule (docs/agent-protocol.md): a command is written to `pending/` before the stream is committed, moved to
- * `current/` before its process is spawned, and to `completed/` once its FINISH is queued. A command seen in any of
- * them is never run again. After a restart every entry still in `current/` may have run (partly): it is never run
+ * Run-once rule (docs/agent-protocol.md): a command is recorded as pending before the stream is committed, moved to
+ * current before its process is spawned, and to completed once its FINISH is queued (state.ts). A command seen in any of
+ * them is never run again. After a restart every entry still current may have run (partly): it is never run
  * again; its process group is killed if it survived, and it is reported FAILED with `RESTART_MESSAGE`.
  */
 import { createHash } from 'node:crypto';
@@ -252,18 +252,15 @@ class Agent implements RunningAgent {
     this.agentSessionId = this.state.agentSessionId;
     this.nextSequence = deps.clock.nowMs() * 1000;
     this.outbox = new Outbox<AgentReport>({
-      dir: this.state.outboxDir,
-      corruptDir: this.state.corruptDir,
+      store: this.state.outboxStore(),
       send: async (report, signal) => {
         await deps.reporter.report(report, { signal });
       },
       isPermanentFailure: isPermanentReportFailure,
       isPayload: isAgentReport,
-      syncWrites: config.syncWrites ?? false,
       timers: this.timers,
       random: this.random,
       log: this.log,
-      nowMs: () => deps.clock.nowMs(),
       ...(deps.outboxBackoff !== undefined ? { backoff: deps.outboxBackoff } : {}),
     });
     this.pool = new AdmissionPool({ maxWorkers: config.commandExecutionMaxWorkers, maxInFlight: config.maxInFlight });
@@ -321,7 +318,7 @@ class Agent implements RunningAgent {
     for (const { id } of this.state.load(StateArea.completed, isCompletedRecord)) this.completedIds.add(id);
     for (const { id, record } of this.state.load(StateArea.current, isCurrentRecord)) {
       if (this.completedIds.has(id)) {
-        // A crash between writing completed/ and removing current/: the command already ended.
+        // Completed and still current (a power loss cut the move short): the command already ended.
         this.state.remove(StateArea.current, id);
         continue;
       }
@@ -347,7 +344,7 @@ class Agent implements RunningAgent {
     }
     if (record.workDir !== undefined) fs.rm(record.workDir, { recursive: true, force: true }, () => undefined);
     const message = RESTART_MESSAGE + note;
-    // Report first: if the agent dies again before completed/ is written, it reports again (the server ignores it).
+    // Report first: if the agent dies again before it is recorded as completed, it reports again (the server ignores it).
     void this.report(id, { type: 'FINISH', outcome: 'FAILED', exitCode: null, message, ...emptyText() });
     this.state.complete(StateArea.current, { schemaVersion: 1, instanceAgentCommandId: id, completedAtMs: this.deps.clock.nowMs(), outcome: 'FAILED', exitCode: null, reason: message });
     this.completedIds.add(id);
@@ -737,7 +734,7 @@ class Agent implements RunningAgent {
     }
   }
 
-  /** The agent is stopping during an ack: the command stays in pending/ and is acked again (same session) later. */
+  /** The agent is stopping during an ack: the command stays pending and is acked again (same session) later. */
   private leaveWaiting(t: Tracked): AckDecision {
     if (this.pool.has(t.id)) this.pool.set(t.id, t.record.receiveReported ? 'held' : 'queued');
     return { stopped: true };
@@ -819,6 +816,7 @@ class Agent implements RunningAgent {
     while (this.workers.size > 0) await Promise.allSettled([...this.workers]);
     await this.outbox.whenEmpty(options.drainOutboxMs ?? 5000);
     await this.outbox.stop();
+    this.state.close();
     this.log.info('agent stopped', { agentSessionId: this.agentSessionId, outbox: this.outbox.size, pending: this.tracked.size });
   }
 }

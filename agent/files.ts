@@ -1,4 +1,4 @@
-/** Small file primitives for the agent's on-disk state: atomic JSON writes and quarantine of corrupt files. */
+/** Small file primitives for the agent's on-disk state: atomic writes, and quarantine of corrupt files. */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -52,28 +52,6 @@ export function writeFileAtomic(file: string, data: string, options: WriteOption
     throw err;
   }
   if (options.sync) fsyncDir(dir);
-}
-
-export function writeJsonAtomic(file: string, value: unknown, options: WriteOptions = { sync: true }): void {
-  writeFileAtomic(file, `${JSON.stringify(value)}\n`, options);
-}
-
-/** Unlinks `file` (durably with `sync`); a missing file is not an error (the operation is idempotent). */
-export function removeFile(file: string, options: WriteOptions = { sync: true }): void {
-  try {
-    fs.unlinkSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (options.sync) fsyncDir(path.dirname(file));
-}
-
-/** Removes temp files a crash left behind in `dir` (they were never renamed into place, so they hold nothing). */
-export function removeStaleTempFiles(dir: string): void {
-  for (const name of fs.readdirSync(dir)) {
-    if (name.startsWith('.') && name.endsWith(TEMP_SUFFIX)) fs.rmSync(path.join(dir, name), { force: true });
-  }
 }
 
 export type ReadJsonResult = { ok: true; value: unknown } | { ok: false; missing: boolean; error: string };

@@ -1,17 +1,23 @@
 /**
- * An on-disk outbox of reports (amazon-ssm-agent's reply queue): one file per report, named by a sequence number so
- * they are sent in order, delivered one at a time by `send`. A report leaves the outbox when it was delivered or got a
+ * A durable outbox of reports (amazon-ssm-agent's reply queue): each report is stored (in the agent's state journal)
+ * under a sequence number so they are sent in order, delivered one at a time by `send`. A report leaves the outbox when it was delivered or got a
  * permanent answer; anything else is retried with capped exponential backoff and jitter, across restarts too.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { ensureDir, quarantineFile, readJsonFile, removeFile, removeStaleTempFiles, writeJsonAtomic } from './files';
 import { nullLogger, type Logger } from './log';
 import { backoffDelayMs, sleep, systemTimers, type BackoffPolicy, type Timers } from './timers';
 
+/** Where the reports are kept until they leave the outbox. */
+export interface OutboxStore {
+  /** The stored reports, by sequence number. */
+  load(): Array<{ seq: number; payload: unknown }>;
+  add(seq: number, payload: unknown): void;
+  remove(seq: number): void;
+  /** Sets aside a stored report that is not a payload; returns where it went. */
+  quarantine(seq: number, payload: unknown): string;
+}
+
 export interface OutboxOptions<T> {
-  dir: string;
-  corruptDir: string;
+  store: OutboxStore;
   send(payload: T, signal: AbortSignal): Promise<void>;
   /** True for an answer that will never change (delivered in effect, or refused for good): the report is dropped. */
   isPermanentFailure(err: unknown): boolean;
@@ -22,15 +28,10 @@ export interface OutboxOptions<T> {
   /** Bounds the disk used while the platform is unreachable; past it the oldest reports are dropped (and logged). */
   maxEntries?: number;
   log?: Logger;
-  /** Current time for quarantined file names. */
-  nowMs?: () => number;
-  /** Flush every write to the disk (see `WriteOptions` in files.ts); default false. */
-  syncWrites?: boolean;
 }
 
 interface Entry<T> {
   seq: number;
-  file: string;
   payload: T;
   attempts: number;
   settle?: () => void;
@@ -38,11 +39,6 @@ interface Entry<T> {
 
 const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 30_000 };
 const DEFAULT_MAX_ENTRIES = 10_000;
-const SEQ_DIGITS = 16;
-
-function isStoredEntry(v: unknown): v is { seq: number; payload: unknown } {
-  return v !== null && typeof v === 'object' && typeof (v as { seq?: unknown }).seq === 'number' && 'payload' in v;
-}
 
 export class Outbox<T> {
   private readonly entries: Array<Entry<T>> = [];
@@ -63,22 +59,17 @@ export class Outbox<T> {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.log = options.log ?? nullLogger;
-    ensureDir(options.dir);
-    removeStaleTempFiles(options.dir);
     this.loadExisting();
   }
 
   private loadExisting(): void {
-    const names = fs.readdirSync(this.options.dir).filter((n) => /^\d+\.json$/.test(n)).sort();
-    for (const name of names) {
-      const file = path.join(this.options.dir, name);
-      const read = readJsonFile(file);
-      if (read.ok && isStoredEntry(read.value) && this.options.isPayload(read.value.payload)) {
-        this.entries.push({ seq: read.value.seq, file, payload: read.value.payload, attempts: 0 });
-        this.nextSeq = Math.max(this.nextSeq, read.value.seq + 1);
+    for (const { seq, payload } of this.options.store.load()) {
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      if (this.options.isPayload(payload)) {
+        this.entries.push({ seq, payload, attempts: 0 });
       } else {
-        const moved = quarantineFile(file, this.options.corruptDir, 100, this.options.nowMs?.() ?? Date.now());
-        this.log.error('moved a corrupt outbox file aside', { file, movedTo: moved });
+        const movedTo = this.options.store.quarantine(seq, payload);
+        this.log.error('moved a corrupt outbox report aside', { seq, movedTo });
       }
     }
   }
@@ -94,10 +85,9 @@ export class Outbox<T> {
   enqueue(payload: T): Promise<void> {
     const seq = this.nextSeq;
     this.nextSeq += 1;
-    const file = path.join(this.options.dir, `${String(seq).padStart(SEQ_DIGITS, '0')}.json`);
-    writeJsonAtomic(file, { seq, payload }, { sync: this.options.syncWrites ?? false });
+    this.options.store.add(seq, payload);
     const settled = new Promise<void>((resolve) => {
-      this.entries.push({ seq, file, payload, attempts: 0, settle: resolve });
+      this.entries.push({ seq, payload, attempts: 0, settle: resolve });
     });
     while (this.entries.length > this.maxEntries) {
       const dropped = this.entries[0];
@@ -146,7 +136,7 @@ export class Outbox<T> {
   private finish(entry: Entry<T>): void {
     const index = this.entries.indexOf(entry);
     if (index >= 0) this.entries.splice(index, 1);
-    removeFile(entry.file, { sync: this.options.syncWrites ?? false });
+    this.options.store.remove(entry.seq);
     entry.settle?.();
     if (this.entries.length === 0) {
       const waiters = this.idleWaiters;

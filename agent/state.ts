@@ -1,11 +1,14 @@
 /**
- * The agent's durable state, as files (after amazon-ssm-agent): one JSON file per command in
- * - `pending/`: received from the stream and recorded (so the stream could be committed), not acked yet;
- * - `current/`: acked and about to run or running, with the process group once spawned. After a restart, anything
+ * The agent's durable state (after amazon-ssm-agent's, kept in one journal instead of a file per record; see
+ * journal.ts), in areas:
+ * - `pending`: received from the stream and recorded (so the stream could be committed), not acked yet;
+ * - `current`: acked and about to run or running, with the process group once spawned. After a restart, anything
  *   here is never run again (see agent.ts);
- * - `completed/`: finished or refused, kept (the last N) so a redelivered command is recognised and not run twice;
- * - `corrupt/`: files that could not be parsed, moved aside so they never crash the agent.
- * Every write is atomic (temp file, fsync, rename, fsync dir). Plus a persistent `agentSessionId`, generated once.
+ * - `completed`: finished or refused, kept (the last N) so a redelivered command is recognised and not run twice;
+ * - `outbox`: reports not delivered yet (outbox.ts).
+ * Records that do not validate are copied to `corrupt/` so they never crash the agent. Plus a persistent
+ * `agentSessionId`, generated once. State written by earlier versions, a file per record in `pending/`, `current/`,
+ * `completed/` and `outbox/`, is moved into the journal at start.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,8 +16,10 @@ import type { Clock } from '../shared/ports/clock';
 import type { CommandIssuedMessage } from '../events/messages';
 import type { ExecutionOutcome } from './executor';
 import { isSafeId } from '../events/instance-messages';
-import { ensureDir, quarantineFile, readJsonFile, removeFile, removeStaleTempFiles, writeFileAtomic, writeJsonAtomic } from './files';
+import { ensureDir, quarantineFile, readJsonFile, writeFileAtomic } from './files';
+import { Journal, type JournalChange } from './journal';
 import { nullLogger, type Logger } from './log';
+import type { OutboxStore } from './outbox';
 
 export const StateArea = { pending: 'pending', current: 'current', completed: 'completed' } as const;
 export type StateArea = (typeof StateArea)[keyof typeof StateArea];
@@ -61,6 +66,9 @@ export interface StateOptions {
 }
 
 const SESSION_FILE = 'agent-session-id';
+const JOURNAL_FILE = 'journal.jsonl';
+const OUTBOX_AREA = 'outbox';
+const SEQ_DIGITS = 16;
 const DEFAULT_COMPLETED_KEEP = 1000;
 const DEFAULT_CORRUPT_KEEP = 100;
 
@@ -91,13 +99,12 @@ export function isCompletedRecord(v: unknown): v is CompletedRecord {
 
 export class AgentState {
   readonly agentSessionId: string;
-  readonly outboxDir: string;
   readonly corruptDir: string;
   readonly workRoot: string;
   private readonly completedKeep: number;
   private readonly corruptKeep: number;
   private readonly log: Logger;
-  private completedCount: number;
+  private readonly journal: Journal;
 
   constructor(
     readonly stateDir: string,
@@ -107,26 +114,18 @@ export class AgentState {
     this.corruptKeep = options.corruptKeep ?? DEFAULT_CORRUPT_KEEP;
     this.log = options.log ?? nullLogger;
     ensureDir(stateDir);
-    for (const area of Object.values(StateArea)) {
-      ensureDir(this.dirOf(area));
-      removeStaleTempFiles(this.dirOf(area));
-    }
-    this.outboxDir = path.join(stateDir, 'outbox');
     this.corruptDir = path.join(stateDir, 'corrupt');
     this.workRoot = path.join(stateDir, 'work');
-    ensureDir(this.outboxDir);
-    ensureDir(this.corruptDir);
+    this.journal = new Journal({
+      file: path.join(stateDir, JOURNAL_FILE),
+      corruptDir: this.corruptDir,
+      corruptKeep: this.corruptKeep,
+      sync: options.syncWrites ?? false,
+      log: this.log,
+      nowMs: () => options.clock.nowMs(),
+    });
+    this.migrateFiles();
     this.agentSessionId = this.loadSessionId();
-    this.completedCount = this.ids(StateArea.completed).length;
-  }
-
-  private dirOf(area: StateArea): string {
-    return path.join(this.stateDir, area);
-  }
-
-  private fileOf(area: StateArea, id: string): string {
-    if (!isSafeId(id)) throw new Error(`Unsafe command id for a file name: ${JSON.stringify(id)}`);
-    return path.join(this.dirOf(area), `${id}.json`);
   }
 
   private loadSessionId(): string {
@@ -143,72 +142,136 @@ export class AgentState {
     return id;
   }
 
+  /**
+   * Moves state written as a file per record (`pending/`, `current/`, `completed/`, `outbox/`) into the journal, then
+   * removes those dirs. Completed entries go in by age, so pruning keeps the newest. A crash before the dirs are gone
+   * moves the same records again at the next start.
+   */
+  private migrateFiles(): void {
+    const changes: JournalChange[] = [];
+    const dirs: string[] = [];
+    for (const area of [...Object.values(StateArea), OUTBOX_AREA]) {
+      const dir = path.join(this.stateDir, area);
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      dirs.push(dir);
+      const files = names
+        .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+        .map((name) => {
+          const file = path.join(dir, name);
+          let mtimeMs = 0;
+          try {
+            mtimeMs = fs.statSync(file).mtimeMs;
+          } catch {
+            // gone meanwhile: read as missing below
+          }
+          return { file, id: name.slice(0, -'.json'.length), mtimeMs };
+        })
+        .sort((a, b) => a.mtimeMs - b.mtimeMs || a.id.localeCompare(b.id));
+      for (const { file, id } of files) {
+        const read = readJsonFile(file);
+        if (read.ok && area !== OUTBOX_AREA) {
+          changes.push({ area, id, value: read.value });
+        } else if (read.ok && isStoredOutboxEntry(read.value)) {
+          changes.push({ area, id: seqId(read.value.seq), value: read.value.payload });
+        } else if (!(!read.ok && read.missing)) {
+          const moved = quarantineFile(file, this.corruptDir, this.corruptKeep, this.options.clock.nowMs());
+          this.log.error('moved a corrupt state file aside', { area, file, movedTo: moved, error: read.ok ? 'invalid record' : read.error });
+        }
+      }
+    }
+    if (dirs.length === 0) return;
+    this.journal.write(changes);
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+    this.log.info('moved the agent state from files into its journal', { records: changes.length });
+  }
+
   ids(area: StateArea): string[] {
-    return fs
-      .readdirSync(this.dirOf(area))
-      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
-      .map((n) => n.slice(0, -'.json'.length));
+    return this.journal.ids(area);
   }
 
   has(area: StateArea, id: string): boolean {
-    return fs.existsSync(this.fileOf(area, id));
+    return this.journal.has(area, id);
   }
 
   save(area: StateArea, id: string, record: PendingRecord | CurrentRecord | CompletedRecord): void {
-    writeJsonAtomic(this.fileOf(area, id), record, { sync: this.options.syncWrites ?? false });
+    this.journal.write([{ area, id: checkedId(id), value: record }]);
   }
 
-  /** Reads one area; files that do not parse or do not validate are quarantined and skipped. */
+  /** Reads one area; records that do not validate are copied to `corrupt/`, removed and skipped. */
   load<T>(area: StateArea, isValid: (v: unknown) => v is T): Array<{ id: string; record: T }> {
     const out: Array<{ id: string; record: T }> = [];
-    for (const id of this.ids(area)) {
-      const file = this.fileOf(area, id);
-      const read = readJsonFile(file);
-      if (read.ok && isValid(read.value)) {
-        out.push({ id, record: read.value });
-      } else if (!(!read.ok && read.missing)) {
-        const moved = quarantineFile(file, this.corruptDir, this.corruptKeep, this.options.clock.nowMs());
-        this.log.error('moved a corrupt state file aside', { area, file, movedTo: moved, error: read.ok ? 'invalid record' : read.error });
+    for (const [id, value] of this.journal.entries(area)) {
+      if (isSafeId(id) && isValid(value)) {
+        out.push({ id, record: value });
+      } else {
+        const movedTo = this.journal.quarantine(area, id, value);
+        this.log.error('moved a corrupt state record aside', { area, id, movedTo });
       }
     }
     return out;
   }
 
-  /** Writes `record` into `to`, then removes the entry from `from`; a crash in between leaves both (load resolves it). */
+  /** Writes `record` into `to` and removes the entry from `from`, in one append. */
   move(from: StateArea, to: StateArea, id: string, record: PendingRecord | CurrentRecord | CompletedRecord): void {
-    this.save(to, id, record);
-    this.remove(from, id);
+    this.journal.write([
+      { area: to, id: checkedId(id), value: record },
+      { area: from, id },
+    ]);
   }
 
   remove(area: StateArea, id: string): void {
-    removeFile(this.fileOf(area, id), { sync: this.options.syncWrites ?? false });
+    this.journal.write([{ area, id }]);
   }
 
   complete(from: StateArea | undefined, record: CompletedRecord): void {
-    const id = record.instanceAgentCommandId;
-    const existed = this.has(StateArea.completed, id);
-    if (from === undefined) this.save(StateArea.completed, id, record);
-    else this.move(from, StateArea.completed, id, record);
-    if (!existed) this.completedCount += 1;
+    const id = checkedId(record.instanceAgentCommandId);
+    const changes: JournalChange[] = [{ area: StateArea.completed, id, value: record }];
+    if (from !== undefined) changes.push({ area: from, id });
+    this.journal.write(changes);
     // Pruning in batches keeps the cost per completion constant.
-    if (this.completedCount > this.completedKeep + Math.max(1, Math.floor(this.completedKeep / 10))) this.pruneCompleted();
+    if (this.journal.size(StateArea.completed) > this.completedKeep + Math.max(1, Math.floor(this.completedKeep / 10))) this.pruneCompleted();
   }
 
-  /** Keeps the newest `completedKeep` completed entries; returns how many were removed. */
+  /** Keeps the newest `completedKeep` completed entries (by the order they completed); returns how many were removed. */
   pruneCompleted(): number {
-    const entries = this.ids(StateArea.completed).map((id) => {
-      let mtimeMs = 0;
-      try {
-        mtimeMs = fs.statSync(this.fileOf(StateArea.completed, id)).mtimeMs;
-      } catch {
-        // vanished meanwhile: sorts first and is removed (idempotently)
-      }
-      return { id, mtimeMs };
-    });
-    entries.sort((a, b) => a.mtimeMs - b.mtimeMs || a.id.localeCompare(b.id));
-    const excess = entries.slice(0, Math.max(0, entries.length - this.completedKeep));
-    for (const { id } of excess) fs.rmSync(this.fileOf(StateArea.completed, id), { force: true });
-    this.completedCount = entries.length - excess.length;
+    const ids = this.journal.ids(StateArea.completed);
+    const excess = ids.slice(0, Math.max(0, ids.length - this.completedKeep));
+    this.journal.write(excess.map((id) => ({ area: StateArea.completed, id })));
     return excess.length;
   }
+
+  /** The outbox's reports, kept in this journal too. */
+  outboxStore(): OutboxStore {
+    return {
+      load: () =>
+        this.journal
+          .entries(OUTBOX_AREA)
+          .map(([id, payload]) => ({ seq: Number(id), payload }))
+          .sort((a, b) => a.seq - b.seq),
+      add: (seq, payload) => this.journal.write([{ area: OUTBOX_AREA, id: seqId(seq), value: payload }]),
+      remove: (seq) => this.journal.write([{ area: OUTBOX_AREA, id: seqId(seq) }]),
+      quarantine: (seq, payload) => this.journal.quarantine(OUTBOX_AREA, seqId(seq), payload),
+    };
+  }
+
+  close(): void {
+    this.journal.close();
+  }
+}
+
+function checkedId(id: string): string {
+  if (!isSafeId(id)) throw new Error(`Unsafe command id for a file name: ${JSON.stringify(id)}`);
+  return id;
+}
+
+const seqId = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0');
+
+function isStoredOutboxEntry(v: unknown): v is { seq: number; payload: unknown } {
+  return v !== null && typeof v === 'object' && Number.isSafeInteger((v as { seq?: unknown }).seq) && 'payload' in v;
 }

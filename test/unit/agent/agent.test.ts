@@ -9,7 +9,7 @@ import { systemClock } from '../../../shared/ports/clock';
 import { FakePlatform, INSTANCE_ID, cancelMessage, issuedMessage, transient } from './support/fake-platform';
 import { TestStream } from './support/memory-stream';
 import { FakeObjectStorage } from './support/fake-object-storage';
-import { FakeTimers, flush, MemoryLogger, tempDir, testIds, waitFor } from './support/helpers';
+import { FakeTimers, flush, journalRecords, MemoryLogger, tempDir, testIds, waitFor } from './support/helpers';
 import { ObjectTransferError } from '../../../agent/object-storage';
 import type { CommandContent } from '../../../shared/domain/model';
 
@@ -259,7 +259,7 @@ describe('agent', () => {
     const id = message.instanceAgentCommandId;
     h.platform.executions.set(id, { id, delivery: 'ACKED', lifecycle: 'ACCEPTED', canceled: false, ackedBy: 'agent-someone-else' });
     h.stream.publishJson(message);
-    await waitFor(() => fs.existsSync(path.join(h.stateDir, 'completed', `${id}.json`)), 10_000, 'completed');
+    await waitFor(() => journalRecords(h.stateDir, 'completed').has(id), 10_000, 'completed');
     expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK']);
     expect(runsOf(h.marker)).toEqual([]);
   });
@@ -276,7 +276,7 @@ describe('agent', () => {
     expect(h.platform.executions.get(id)?.lifecycle).toBe('SUCCEEDED');
   });
 
-  it('after a restart, kills a surviving script from current/, reports it FAILED and never runs it again', async () => {
+  it('after a restart, kills a surviving script recorded as current, reports it FAILED and never runs it again', async () => {
     const h = harness();
     const message = issuedMessage({ script: `echo ran >> ${h.marker}; sleep 30` });
     const id = message.instanceAgentCommandId;
@@ -287,6 +287,7 @@ describe('agent', () => {
     const state = new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' });
     const record: CurrentRecord = { schemaVersion: 1, message, receivedAtMs: 1, order: 1, receiveReported: false, ackedAtMs: 2, pid, procStartTime: readProcStartTime(pid) };
     state.save(StateArea.current, id, record);
+    state.close();
     // The stream still holds the command (as if the commit had been lost): it must not run again either.
     h.stream.publishJson(message);
 
@@ -301,13 +302,14 @@ describe('agent', () => {
     expect(runsOf(h.marker)).toEqual([]);
   });
 
-  it('does not signal a recycled pid recorded in current/', async () => {
+  it('does not signal a recycled pid recorded as current', async () => {
     const h = harness();
     const message = issuedMessage();
     const bystander = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
     const pid = bystander.pid as number;
     const state = new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' });
     state.save(StateArea.current, message.instanceAgentCommandId, { schemaVersion: 1, message, receivedAtMs: 1, order: 1, receiveReported: false, ackedAtMs: 2, pid, procStartTime: '1' });
+    state.close();
     h.platform.executions.set(message.instanceAgentCommandId, { id: message.instanceAgentCommandId, delivery: 'ACKED', lifecycle: 'IN_PROGRESS', canceled: false });
     await start(h);
     await waitFor(() => h.platform.finished(message.instanceAgentCommandId) !== undefined, 10_000, 'FINISH');
@@ -315,18 +317,14 @@ describe('agent', () => {
     process.kill(-pid, 'SIGKILL');
   });
 
-  it('runs commands left in pending/ by a previous run', async () => {
+  it('runs commands left pending by a previous run', async () => {
     const h = harness();
     const message = issuedMessage({ script: 'echo resumed' });
     const id = message.instanceAgentCommandId;
     h.platform.executions.set(id, { id, delivery: 'PENDING', lifecycle: 'ACCEPTED', canceled: false });
-    new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' }).save(StateArea.pending, id, {
-      schemaVersion: 1,
-      message,
-      receivedAtMs: 1,
-      order: 7,
-      receiveReported: true,
-    });
+    const state = new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' });
+    state.save(StateArea.pending, id, { schemaVersion: 1, message, receivedAtMs: 1, order: 7, receiveReported: true });
+    state.close();
     await start(h);
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
     expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'resumed\n' });
@@ -337,10 +335,10 @@ describe('agent', () => {
     for (let i = 0; i < 1000; i += 1) h.platform.failures.push({ type: 'FINISH', error: transient() });
     const first = await start(h);
     const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo persisted' });
-    await waitFor(() => fs.existsSync(path.join(h.stateDir, 'completed', `${id}.json`)), 10_000, 'completed');
+    await waitFor(() => journalRecords(h.stateDir, 'completed').has(id), 10_000, 'completed');
     await first.stop({ drainOutboxMs: 0 });
     expect(h.platform.finished(id)).toBeUndefined();
-    expect(fs.readdirSync(path.join(h.stateDir, 'outbox'))).toHaveLength(1);
+    expect(journalRecords(h.stateDir, 'outbox').size).toBe(1);
 
     h.platform.failures.splice(0, h.platform.failures.length - 2);
     await start(h);
@@ -426,7 +424,7 @@ describe('agent', () => {
     await start(h);
     const message = issuedMessage({ script: 'true' });
     h.stream.publishJson(message); // unknown to the platform: every report answers 404
-    await waitFor(() => fs.existsSync(path.join(h.stateDir, 'completed', `${message.instanceAgentCommandId}.json`)), 10_000, 'completed');
+    await waitFor(() => journalRecords(h.stateDir, 'completed').has(message.instanceAgentCommandId), 10_000, 'completed');
     expect(h.platform.reportsOf(message.instanceAgentCommandId).map((r) => r.event.type)).toEqual(['ACK']);
   });
 });

@@ -1,8 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { Outbox } from '../../../agent/outbox';
+import { Outbox, type OutboxStore } from '../../../agent/outbox';
+import { AgentState } from '../../../agent/state';
 import { isPermanentReportFailure, ReportRejectedError, ReportTransientError } from '../../../agent/reporter';
-import { FakeTimers, flush, tempDir } from './support/helpers';
+import { FakeTimers, flush, MemoryLogger, tempDir } from './support/helpers';
 
 interface Payload {
   n: number;
@@ -26,10 +25,23 @@ class ScriptedSender {
   };
 }
 
-function makeOutbox(dir: string, sender: ScriptedSender, timers: FakeTimers): Outbox<Payload> {
+const states: AgentState[] = [];
+
+afterEach(() => {
+  for (const state of states.splice(0)) state.close();
+});
+
+/** The outbox store of the agent state in `dir` (as the agent keeps it). */
+function storeIn(dir: string): OutboxStore {
+  const state = new AgentState(dir, { clock: { nowMs: () => 1 }, newSessionId: () => 'agent-x' });
+  states.push(state);
+  return state.outboxStore();
+}
+
+function makeOutbox(dir: string, sender: ScriptedSender, timers: FakeTimers, store = storeIn(dir), log?: MemoryLogger): Outbox<Payload> {
   return new Outbox<Payload>({
-    dir: path.join(dir, 'outbox'),
-    corruptDir: path.join(dir, 'corrupt'),
+    store,
+    ...(log ? { log } : {}),
     send: sender.send,
     isPermanentFailure: isPermanentReportFailure,
     isPayload,
@@ -42,15 +54,16 @@ function makeOutbox(dir: string, sender: ScriptedSender, timers: FakeTimers): Ou
 const unavailable = (): Error => new ReportTransientError('HTTP 503', 503, 'ServiceUnavailable');
 
 describe('Outbox', () => {
-  it('delivers reports in the order they were queued and removes their files', async () => {
-    const dir = tempDir();
+  it('delivers reports in the order they were queued and removes them from its store', async () => {
+    const store = storeIn(tempDir());
     const sender = new ScriptedSender();
-    const outbox = makeOutbox(dir, sender, new FakeTimers());
+    const outbox = makeOutbox('', sender, new FakeTimers(), store);
     outbox.start();
     const settled = [outbox.enqueue({ n: 1 }), outbox.enqueue({ n: 2 }), outbox.enqueue({ n: 3 })];
+    expect(store.load().map((e) => e.payload)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
     await Promise.all(settled);
     expect(sender.delivered).toEqual([1, 2, 3]);
-    expect(fs.readdirSync(path.join(dir, 'outbox'))).toEqual([]);
+    expect(store.load()).toEqual([]);
   });
 
   it('retries transient failures with capped exponential backoff, keeping later reports behind', async () => {
@@ -106,13 +119,19 @@ describe('Outbox', () => {
     expect(second.delivered).toEqual([1, 2, 3]);
   });
 
-  it('moves a corrupt outbox file aside instead of failing', () => {
-    const dir = tempDir();
-    fs.mkdirSync(path.join(dir, 'outbox'));
-    fs.writeFileSync(path.join(dir, 'outbox', '0000000000000001.json'), 'not json');
-    const outbox = makeOutbox(dir, new ScriptedSender(), new FakeTimers());
-    expect(outbox.size).toBe(0);
-    expect(fs.readdirSync(path.join(dir, 'corrupt'))).toHaveLength(1);
+  it('sets a stored report that is not a payload aside instead of failing, and carries on', async () => {
+    const store = storeIn(tempDir());
+    store.add(1, { n: 1 });
+    store.add(2, 'not a payload');
+    const log = new MemoryLogger();
+    const sender = new ScriptedSender();
+    const outbox = makeOutbox('', sender, new FakeTimers(), store, log);
+    expect(outbox.size).toBe(1);
+    expect(log.messages()).toContain('moved a corrupt outbox report aside');
+    expect(store.load().map((e) => e.seq)).toEqual([1]);
+    outbox.start();
+    await outbox.enqueue({ n: 3 });
+    expect(sender.delivered).toEqual([1, 3]);
   });
 
   it('whenEmpty resolves false after its timeout while reports are stuck', async () => {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { AgentState, isCompletedRecord, isPendingRecord, StateArea, type PendingRecord } from '../../../agent/state';
+import { AgentState, isCompletedRecord, isCurrentRecord, isPendingRecord, StateArea, type CompletedRecord, type PendingRecord, type StateOptions } from '../../../agent/state';
 import { issuedMessage } from './support/fake-platform';
-import { MemoryLogger, tempDir } from './support/helpers';
+import { journalRecords, MemoryLogger, tempDir } from './support/helpers';
 
 const clock = { nowMs: () => 1_700_000_000_000 };
 
@@ -10,67 +10,200 @@ function pending(order: number): PendingRecord {
   return { schemaVersion: 1, message: issuedMessage(), receivedAtMs: 1, order, receiveReported: false };
 }
 
+function completed(id: string, at = 1): CompletedRecord {
+  return { schemaVersion: 1, instanceAgentCommandId: id, completedAtMs: at, outcome: 'SUCCEEDED' };
+}
+
+const states: AgentState[] = [];
+
+function open(dir: string, options: Partial<StateOptions> = {}): AgentState {
+  const state = new AgentState(dir, { clock, newSessionId: () => 'agent-x', ...options });
+  states.push(state);
+  return state;
+}
+
+afterEach(() => {
+  for (const state of states.splice(0)) state.close();
+});
+
+const journalFile = (dir: string) => path.join(dir, 'journal.jsonl');
+const journalLines = (dir: string) => fs.readFileSync(journalFile(dir), 'utf8').split('\n').filter((l) => l !== '');
+
 describe('AgentState', () => {
   it('generates the agent session id once per state dir and keeps it', () => {
     const dir = tempDir();
     let n = 0;
     const newSessionId = (): string => `agent-s${(n += 1)}`;
-    expect(new AgentState(dir, { clock, newSessionId }).agentSessionId).toBe('agent-s1');
-    expect(new AgentState(dir, { clock, newSessionId }).agentSessionId).toBe('agent-s1');
+    expect(open(dir, { newSessionId }).agentSessionId).toBe('agent-s1');
+    expect(open(dir, { newSessionId }).agentSessionId).toBe('agent-s1');
   });
 
-  it('moves a record between areas, leaving no temp files behind', () => {
+  it('keeps every record in one journal file: no file is created per record', () => {
     const dir = tempDir();
-    const state = new AgentState(dir, { clock, newSessionId: () => 'agent-x' });
+    const state = open(dir);
+    for (let i = 0; i < 50; i++) {
+      const record = pending(i);
+      const id = record.message.instanceAgentCommandId;
+      state.save(StateArea.pending, id, record);
+      state.move(StateArea.pending, StateArea.current, id, { ...record, ackedAtMs: 2 });
+      state.complete(StateArea.current, completed(id));
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'journal.jsonl']);
+    expect(state.ids(StateArea.completed)).toHaveLength(50);
+    expect(state.ids(StateArea.pending)).toEqual([]);
+    expect(state.ids(StateArea.current)).toEqual([]);
+  });
+
+  it('moves a record between areas in one append, and a reopened state reads the same records', () => {
+    const dir = tempDir();
+    const state = open(dir);
     const record = pending(1);
     const id = record.message.instanceAgentCommandId;
     state.save(StateArea.pending, id, record);
+    const before = journalLines(dir).length;
     state.move(StateArea.pending, StateArea.current, id, { ...record, ackedAtMs: 2 });
-    expect(state.ids(StateArea.pending)).toEqual([]);
-    expect(state.ids(StateArea.current)).toEqual([id]);
-    expect(fs.readdirSync(path.join(dir, 'current'))).toEqual([`${id}.json`]);
+    expect(journalLines(dir).slice(before).map((l) => JSON.parse(l) as unknown)).toEqual([
+      { a: 'current', id, v: { ...record, ackedAtMs: 2 } },
+      { a: 'pending', id, d: 1 },
+    ]);
+    state.close();
+
+    const reopened = open(dir);
+    expect(reopened.ids(StateArea.pending)).toEqual([]);
+    expect(reopened.load(StateArea.current, isCurrentRecord)).toEqual([{ id, record: { ...record, ackedAtMs: 2 } }]);
   });
 
-  it('moves unparseable and invalid files to corrupt/ and carries on', () => {
+  it('drops a partial last line (a write a crash cut short) and keeps everything before it', () => {
+    const dir = tempDir();
+    const state = open(dir);
+    const record = pending(1);
+    state.save(StateArea.pending, record.message.instanceAgentCommandId, record);
+    state.close();
+    fs.appendFileSync(journalFile(dir), '{"a":"pending","id":"c2","v":{"sche');
+    const log = new MemoryLogger();
+    const reopened = open(dir, { log });
+    expect(reopened.ids(StateArea.pending)).toEqual([record.message.instanceAgentCommandId]);
+    expect(log.messages()).toContain('dropped a partial last line of the agent state journal (an interrupted write)');
+    // The reopened journal was rewritten without it, so the next append starts on a line of its own.
+    reopened.save(StateArea.pending, 'c3', pending(3));
+    expect(journalRecords(dir, 'pending').has('c3')).toBe(true);
+  });
+
+  it('removes the temp file of a rewrite a crash interrupted', () => {
+    const dir = tempDir();
+    open(dir).close();
+    fs.writeFileSync(path.join(dir, '.journal.jsonl.0a1b2c.tmp'), 'partial');
+    open(dir);
+    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'journal.jsonl']);
+  });
+
+  it('copies unreadable lines and invalid records to corrupt/ and carries on', () => {
     const dir = tempDir();
     const log = new MemoryLogger();
-    const state = new AgentState(dir, { clock, newSessionId: () => 'agent-x', log });
+    const state = open(dir, { log });
     const good = pending(1);
     state.save(StateArea.pending, good.message.instanceAgentCommandId, good);
-    fs.writeFileSync(path.join(dir, 'pending', 'broken.json'), '{"half":');
-    fs.writeFileSync(path.join(dir, 'pending', 'wrong.json'), '{"schemaVersion":1}');
-    const loaded = state.load(StateArea.pending, isPendingRecord);
+    state.close();
+    fs.appendFileSync(journalFile(dir), 'not json\n{"a":"pending","id":"wrong","v":{"schemaVersion":1}}\n');
+    const reopened = open(dir, { log });
+    const loaded = reopened.load(StateArea.pending, isPendingRecord);
     expect(loaded.map((l) => l.id)).toEqual([good.message.instanceAgentCommandId]);
-    expect(fs.readdirSync(path.join(dir, 'corrupt')).sort()).toEqual([`${clock.nowMs()}-pending-broken.json`, `${clock.nowMs()}-pending-wrong.json`]);
-    expect(log.messages()).toContain('moved a corrupt state file aside');
+    expect(fs.readdirSync(path.join(dir, 'corrupt')).sort()).toEqual([`${clock.nowMs()}-journal-lines.jsonl`, `${clock.nowMs()}-pending-wrong.json`]);
+    expect(log.messages()).toEqual(expect.arrayContaining(['copied unreadable lines of the agent state journal aside', 'moved a corrupt state record aside']));
+    expect(reopened.ids(StateArea.pending)).toEqual([good.message.instanceAgentCommandId]);
   });
 
-  it('removes temp files a crash left behind', () => {
+  it('rewrites the journal once it holds far more lines than records, without losing any', () => {
     const dir = tempDir();
-    new AgentState(dir, { clock, newSessionId: () => 'agent-x' });
-    fs.writeFileSync(path.join(dir, 'pending', '.c1.json.abc.tmp'), 'partial');
-    new AgentState(dir, { clock, newSessionId: () => 'agent-x' });
-    expect(fs.readdirSync(path.join(dir, 'pending'))).toEqual([]);
+    const state = open(dir);
+    const ids: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const record = pending(i);
+      const id = record.message.instanceAgentCommandId;
+      ids.push(id);
+      state.save(StateArea.pending, id, record);
+      state.move(StateArea.pending, StateArea.current, id, { ...record, ackedAtMs: 2 });
+      if (i % 2 === 0) state.remove(StateArea.current, id);
+    }
+    // 1,800 changes were written, 300 records are live: the file was rewritten along the way.
+    expect(journalLines(dir).length).toBeLessThan(1300);
+    expect(state.ids(StateArea.current)).toEqual(ids.filter((_, i) => i % 2 === 1));
+    state.close();
+    expect(open(dir).ids(StateArea.current)).toEqual(ids.filter((_, i) => i % 2 === 1));
+    // And at open, to the live records alone.
+    expect(journalLines(dir)).toHaveLength(300);
   });
 
   it('keeps only the newest completed entries, pruning in batches as entries complete', () => {
     const dir = tempDir();
-    const state = new AgentState(dir, { clock, newSessionId: () => 'agent-x', completedKeep: 3 });
-    for (let i = 1; i <= 5; i += 1) {
-      state.complete(undefined, { schemaVersion: 1, instanceAgentCommandId: `c${i}`, completedAtMs: i, outcome: 'SUCCEEDED' });
-      const file = path.join(dir, 'completed', `c${i}.json`);
-      fs.utimesSync(file, i, i);
-    }
+    const state = open(dir, { completedKeep: 3 });
+    for (let i = 1; i <= 5; i += 1) state.complete(undefined, completed(`c${i}`, i));
     // With keep 3 the batch is 1: the 5th completion pruned the two oldest.
-    expect(state.load(StateArea.completed, isCompletedRecord).map((l) => l.id).sort()).toEqual(['c3', 'c4', 'c5']);
-    state.save(StateArea.completed, 'c0', { schemaVersion: 1, instanceAgentCommandId: 'c0', completedAtMs: 0, outcome: 'FAILED' });
-    fs.utimesSync(path.join(dir, 'completed', 'c0.json'), 0, 0);
+    expect(state.load(StateArea.completed, isCompletedRecord).map((l) => l.id)).toEqual(['c3', 'c4', 'c5']);
+    state.save(StateArea.completed, 'c6', completed('c6', 6));
     expect(state.pruneCompleted()).toBe(1);
-    expect(state.has(StateArea.completed, 'c0')).toBe(false);
+    expect(state.has(StateArea.completed, 'c3')).toBe(false);
+    expect(state.ids(StateArea.completed)).toEqual(['c4', 'c5', 'c6']);
   });
 
   it('refuses ids that are not plain file names', () => {
-    const state = new AgentState(tempDir(), { clock, newSessionId: () => 'agent-x' });
+    const state = open(tempDir());
     expect(() => state.save(StateArea.pending, '../escape', pending(1))).toThrow(/Unsafe command id/);
+  });
+
+  it('keeps the outbox reports in the journal, in sequence order', () => {
+    const dir = tempDir();
+    const store = open(dir).outboxStore();
+    store.add(2, { n: 2 });
+    store.add(1, { n: 1 });
+    store.add(3, { n: 3 });
+    store.remove(2);
+    expect(store.load()).toEqual([
+      { seq: 1, payload: { n: 1 } },
+      { seq: 3, payload: { n: 3 } },
+    ]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'journal.jsonl']);
+  });
+
+  it('moves the state an earlier version kept as a file per record into the journal, and removes those dirs', () => {
+    const dir = tempDir();
+    const write = (area: string, name: string, value: unknown, mtime?: number) => {
+      fs.mkdirSync(path.join(dir, area), { recursive: true });
+      const file = path.join(dir, area, name);
+      fs.writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+      if (mtime !== undefined) fs.utimesSync(file, mtime, mtime);
+    };
+    const waiting = pending(4);
+    const running = { ...pending(5), ackedAtMs: 2, pid: 4242, procStartTime: '77' };
+    write('pending', `${waiting.message.instanceAgentCommandId}.json`, waiting);
+    write('pending', '.half-written.json.abc.tmp', 'partial');
+    write('current', `${running.message.instanceAgentCommandId}.json`, running);
+    write('completed', 'newer.json', completed('newer', 2), 2000);
+    write('completed', 'older.json', completed('older', 1), 1000);
+    write('completed', 'broken.json', '{"half":', 1500);
+    write('outbox', '0000000000000007.json', { seq: 7, payload: { n: 7 } });
+    write('outbox', '0000000000000009.json', { seq: 9, payload: { n: 9 } });
+    fs.writeFileSync(path.join(dir, 'agent-session-id'), 'agent-old\n');
+
+    const log = new MemoryLogger();
+    const state = open(dir, { log });
+    expect(state.agentSessionId).toBe('agent-old');
+    expect(state.load(StateArea.pending, isPendingRecord)).toEqual([{ id: waiting.message.instanceAgentCommandId, record: waiting }]);
+    expect(state.load(StateArea.current, isCurrentRecord)).toEqual([{ id: running.message.instanceAgentCommandId, record: running }]);
+    // Oldest first, so pruning keeps the newest.
+    expect(state.ids(StateArea.completed)).toEqual(['older', 'newer']);
+    expect(state.outboxStore().load()).toEqual([
+      { seq: 7, payload: { n: 7 } },
+      { seq: 9, payload: { n: 9 } },
+    ]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'corrupt', 'journal.jsonl']);
+    expect(fs.readdirSync(path.join(dir, 'corrupt'))).toEqual([`${clock.nowMs()}-completed-broken.json`]);
+    expect(log.messages()).toEqual(expect.arrayContaining(['moved a corrupt state file aside', 'moved the agent state from files into its journal']));
+
+    // Done once: the next start finds only the journal.
+    state.close();
+    const again = open(dir);
+    expect(again.ids(StateArea.completed)).toEqual(['older', 'newer']);
+    expect(again.outboxStore().load()).toHaveLength(2);
   });
 });

@@ -94,3 +94,25 @@ export async function flush(): Promise<void> {
 
 let tokenCounter = 0;
 export const testIds = { token: (): string => `tok${process.pid}n${(tokenCounter += 1)}` };
+
+/**
+ * The records of one area of an agent's state journal, read from the file without opening a journal (which would
+ * rewrite the file under a running agent).
+ */
+export function journalRecords(stateDir: string, area: string): Map<string, unknown> {
+  const records = new Map<string, unknown>();
+  let text = '';
+  try {
+    text = fs.readFileSync(path.join(stateDir, 'journal.jsonl'), 'utf8');
+  } catch {
+    return records;
+  }
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const entry = JSON.parse(line) as { a: string; id: string; v?: unknown; d?: 1 };
+    if (entry.a !== area) continue;
+    if (entry.d === 1) records.delete(entry.id);
+    else records.set(entry.id, entry.v);
+  }
+  return records;
+}
