@@ -185,9 +185,17 @@ export function effectiveTimeoutSec(timeoutSec: number): number {
   return Math.min(Math.floor(timeoutSec), Limits.maxTimeoutSec);
 }
 
+let agentUserName: string | undefined;
+
+/** The agent's own user name, looked up once (each `os.userInfo()` reads the passwd database). */
+function agentUser(): string {
+  agentUserName ??= os.userInfo().username;
+  return agentUserName;
+}
+
 function scriptEnvironment(spec: ExecutionSpec, workDir: string, runAs: RunAsUser | undefined): NodeJS.ProcessEnv {
   // A minimal environment: the agent's own variables may hold credentials that scripts have no business seeing.
-  const user = runAs?.name ?? os.userInfo().username;
+  const user = runAs?.name ?? agentUser();
   return {
     PATH: process.env.PATH ?? DEFAULT_PATH,
     HOME: runAs?.home ?? process.env.HOME ?? workDir,
