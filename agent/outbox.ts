@@ -1,7 +1,8 @@
 /**
  * A durable outbox of reports (amazon-ssm-agent's reply queue): each report is stored (in the agent's state journal)
- * under a sequence number so they are sent in order, delivered one at a time by `send`. A report leaves the outbox when it was delivered or got a
- * permanent answer; anything else is retried with capped exponential backoff and jitter, across restarts too.
+ * under a sequence number so they are sent in order, delivered one at a time by `send`. A report leaves the outbox
+ * when it was delivered or got a permanent answer; anything else is retried with capped exponential backoff and
+ * jitter, across restarts too.
  */
 import { nullLogger, type Logger } from './log';
 import { backoffDelayMs, sleep, systemTimers, type BackoffPolicy, type Timers } from './timers';

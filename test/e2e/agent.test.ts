@@ -250,6 +250,37 @@ describe('run once across restarts', () => {
   }, 60_000);
 });
 
+describe('run once across repeated crashes', () => {
+  it('killed with -9 three times while thirty commands arrive: each ran at most once, each SUCCEEDED ran exactly once', async () => {
+    const added = await registerInstance(tp.dataDir, { displayName: 'crashes', endpoint: tp.info.endpoint });
+    const instanceId = added.instance.instanceId;
+    const marker = path.join(os.tmpdir(), `rc-crashes-${process.pid}-${Date.now()}`);
+    let agent = startAgentProcess(added.agentConfigFile);
+    const ids: string[] = [];
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 10; i++) ids.push(await run(`echo "$RUNCOMMAND_COMMAND_ID" >> ${marker}; sleep 0.0${i}`, { instanceId }));
+        // Kill it at a different point of its work each round: receiving, acking, running, reporting.
+        await new Promise((r) => setTimeout(r, 100 + round * 150));
+        agent.child.kill('SIGKILL');
+        await agent.exited;
+        agent = startAgentProcess(added.agentConfigFile);
+      }
+      const ends = await Promise.all(ids.map((id) => waitForState(id, TERMINAL, 60_000, instanceId)));
+      const runs = new Map<string, number>();
+      for (const id of existsSync(marker) ? readFileSync(marker, 'utf8').split('\n').filter(Boolean) : []) runs.set(id, (runs.get(id) ?? 0) + 1);
+      expect(ids.filter((id) => (runs.get(id) ?? 0) > 1)).toEqual([]);
+      const succeeded = ids.filter((_, i) => ends[i]?.lifecycleState === 'SUCCEEDED');
+      expect(succeeded.filter((id) => runs.get(id) !== 1)).toEqual([]);
+      // The agent was killed while it had work, and still most commands ran to the end.
+      expect(succeeded.length).toBeGreaterThan(10);
+      for (const e of ends) if (e.lifecycleState !== 'SUCCEEDED') expect(e.content.message).toMatch(/restarted/);
+    } finally {
+      await stopAgent(agent);
+    }
+  }, 120_000);
+});
+
 describe('isolation between instances', () => {
   it('a second instance cannot ack, report on, or read the first instance’s commands', async () => {
     const other = await registerInstance(tp.dataDir, { displayName: 'intruder', endpoint: tp.info.endpoint });
