@@ -7,7 +7,7 @@
  * - `completed`: finished or refused, kept (the last N) so a redelivered command is recognised and not run twice;
  * - `outbox`: reports not delivered yet (outbox.ts).
  * Records that do not validate are copied to `corrupt/` so they never crash the agent. Plus a persistent
- * `agentSessionId`, generated once. State written by earlier versions, a file per record in `pending/`, `current/`,
+ * `agentSessionId`, generated once, and the lock that keeps a second agent out (state-lock.ts). State written by earlier versions, a file per record in `pending/`, `current/`,
  * `completed/` and `outbox/`, is moved into the journal at start.
  */
 import fs from 'node:fs';
@@ -20,6 +20,7 @@ import { ensureDir, quarantineFile, readJsonFile, writeFileAtomic } from './file
 import { Journal, type JournalChange } from './journal';
 import { nullLogger, type Logger } from './log';
 import type { OutboxStore } from './outbox';
+import { lockStateDir } from './state-lock';
 
 export const StateArea = { pending: 'pending', current: 'current', completed: 'completed' } as const;
 export type StateArea = (typeof StateArea)[keyof typeof StateArea];
@@ -105,6 +106,7 @@ export class AgentState {
   private readonly corruptKeep: number;
   private readonly log: Logger;
   private readonly journal: Journal;
+  private readonly unlock: () => void;
 
   constructor(
     readonly stateDir: string,
@@ -116,16 +118,25 @@ export class AgentState {
     ensureDir(stateDir);
     this.corruptDir = path.join(stateDir, 'corrupt');
     this.workRoot = path.join(stateDir, 'work');
-    this.journal = new Journal({
-      file: path.join(stateDir, JOURNAL_FILE),
-      corruptDir: this.corruptDir,
-      corruptKeep: this.corruptKeep,
-      sync: options.syncWrites ?? false,
-      log: this.log,
-      nowMs: () => options.clock.nowMs(),
-    });
-    this.migrateFiles();
-    this.agentSessionId = this.loadSessionId();
+    this.unlock = lockStateDir(stateDir);
+    let journal: Journal | undefined;
+    try {
+      journal = new Journal({
+        file: path.join(stateDir, JOURNAL_FILE),
+        corruptDir: this.corruptDir,
+        corruptKeep: this.corruptKeep,
+        sync: options.syncWrites ?? false,
+        log: this.log,
+        nowMs: () => options.clock.nowMs(),
+      });
+      this.journal = journal;
+      this.migrateFiles();
+      this.agentSessionId = this.loadSessionId();
+    } catch (err) {
+      journal?.close();
+      this.unlock();
+      throw err;
+    }
   }
 
   private loadSessionId(): string {
@@ -260,8 +271,10 @@ export class AgentState {
     };
   }
 
+  /** Closes the journal and releases the state dir for the next agent. */
   close(): void {
     this.journal.close();
+    this.unlock();
   }
 }
 

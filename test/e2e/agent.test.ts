@@ -250,6 +250,30 @@ describe('run once across restarts', () => {
   }, 60_000);
 });
 
+describe('one agent per state dir', () => {
+  it('a second agent on the same config exits at once with an error naming the state dir, and the first runs on', async () => {
+    const added = await registerInstance(tp.dataDir, { displayName: 'twice', endpoint: tp.info.endpoint });
+    const instanceId = added.instance.instanceId;
+    const first = startAgentProcess(added.agentConfigFile);
+    try {
+      await waitForState(await run('true', { instanceId }), ['SUCCEEDED'], 15_000, instanceId);
+      const second = startAgentProcess(added.agentConfigFile);
+      expect(await second.exited).not.toBe(0);
+      expect(second.output()).toMatch(/Another agent \(pid \d+\) is using the state dir .*state/);
+      await waitForState(await run('true', { instanceId }), ['SUCCEEDED'], 15_000, instanceId);
+    } finally {
+      await stopAgent(first);
+    }
+    // Stopped, it left the dir to the next agent.
+    const third = startAgentProcess(added.agentConfigFile);
+    try {
+      await waitForState(await run('true', { instanceId }), ['SUCCEEDED'], 15_000, instanceId);
+    } finally {
+      await stopAgent(third);
+    }
+  }, 60_000);
+});
+
 describe('run once across repeated crashes', () => {
   it('killed with -9 three times while thirty commands arrive: each ran at most once, each SUCCEEDED ran exactly once', async () => {
     const added = await registerInstance(tp.dataDir, { displayName: 'crashes', endpoint: tp.info.endpoint });

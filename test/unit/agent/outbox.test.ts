@@ -110,6 +110,8 @@ describe('Outbox', () => {
     await flush();
     await before.stop();
     expect(first.delivered).toEqual([]);
+    // The agent that owned it stopped: its state is closed.
+    for (const state of states.splice(0)) state.close();
 
     const second = new ScriptedSender();
     const after = makeOutbox(dir, second, new FakeTimers());

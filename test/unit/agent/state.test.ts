@@ -1,6 +1,9 @@
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AgentState, isCompletedRecord, isCurrentRecord, isPendingRecord, StateArea, type CompletedRecord, type PendingRecord, type StateOptions } from '../../../agent/state';
+import { readProcStartTime } from '../../../agent/process-group';
+import { LOCK_FILE, StateDirInUseError } from '../../../agent/state-lock';
 import { issuedMessage } from './support/fake-platform';
 import { journalRecords, MemoryLogger, tempDir } from './support/helpers';
 
@@ -34,7 +37,9 @@ describe('AgentState', () => {
     const dir = tempDir();
     let n = 0;
     const newSessionId = (): string => `agent-s${(n += 1)}`;
-    expect(open(dir, { newSessionId }).agentSessionId).toBe('agent-s1');
+    const first = open(dir, { newSessionId });
+    expect(first.agentSessionId).toBe('agent-s1');
+    first.close();
     expect(open(dir, { newSessionId }).agentSessionId).toBe('agent-s1');
   });
 
@@ -48,7 +53,7 @@ describe('AgentState', () => {
       state.move(StateArea.pending, StateArea.current, id, { ...record, ackedAtMs: 2 });
       state.complete(StateArea.current, completed(id));
     }
-    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'journal.jsonl']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'agent.lock', 'journal.jsonl']);
     expect(state.ids(StateArea.completed)).toHaveLength(50);
     expect(state.ids(StateArea.pending)).toEqual([]);
     expect(state.ids(StateArea.current)).toEqual([]);
@@ -93,7 +98,7 @@ describe('AgentState', () => {
     const dir = tempDir();
     open(dir).close();
     fs.writeFileSync(path.join(dir, '.journal.jsonl.0a1b2c.tmp'), 'partial');
-    open(dir);
+    open(dir).close();
     expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'journal.jsonl']);
   });
 
@@ -146,6 +151,41 @@ describe('AgentState', () => {
     expect(state.ids(StateArea.completed)).toEqual(['c4', 'c5', 'c6']);
   });
 
+  it('keeps a second agent out of a state dir in use, and lets the next one in once it is closed', () => {
+    const dir = tempDir();
+    const first = open(dir);
+    expect(() => open(dir)).toThrow(StateDirInUseError);
+    expect(() => open(dir)).toThrow(`Another agent (pid ${process.pid}) is using the state dir ${dir}`);
+    first.close();
+    expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
+    expect(open(dir).agentSessionId).toBe('agent-x');
+  });
+
+  it('takes over the lock of an agent that is gone (killed, crashed, or from before a reboot)', () => {
+    const dir = tempDir();
+    open(dir).close();
+    const gone = spawnSync('true').pid as number;
+    fs.writeFileSync(path.join(dir, LOCK_FILE), `${gone} 12345\n`);
+    expect(open(dir).agentSessionId).toBe('agent-x');
+    expect(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+  });
+
+  it('does not take the lock of a live process whose start time matches, nor of a recycled pid whose does not', () => {
+    const dir = tempDir();
+    open(dir).close();
+    const live = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const pid = live.pid as number;
+      fs.writeFileSync(path.join(dir, LOCK_FILE), `${pid} ${readProcStartTime(pid)}\n`);
+      expect(() => open(dir)).toThrow(StateDirInUseError);
+      // The same pid with another start time is a process that reused the pid of a dead agent.
+      fs.writeFileSync(path.join(dir, LOCK_FILE), `${pid} 1\n`);
+      expect(open(dir).agentSessionId).toBe('agent-x');
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
+
   it('refuses ids that are not plain file names', () => {
     const state = open(tempDir());
     expect(() => state.save(StateArea.pending, '../escape', pending(1))).toThrow(/Unsafe command id/);
@@ -162,7 +202,7 @@ describe('AgentState', () => {
       { seq: 1, payload: { n: 1 } },
       { seq: 3, payload: { n: 3 } },
     ]);
-    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'journal.jsonl']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'agent.lock', 'journal.jsonl']);
   });
 
   it('moves the state an earlier version kept as a file per record into the journal, and removes those dirs', () => {
@@ -196,7 +236,7 @@ describe('AgentState', () => {
       { seq: 7, payload: { n: 7 } },
       { seq: 9, payload: { n: 9 } },
     ]);
-    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'corrupt', 'journal.jsonl']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['agent-session-id', 'agent.lock', 'corrupt', 'journal.jsonl']);
     expect(fs.readdirSync(path.join(dir, 'corrupt'))).toEqual([`${clock.nowMs()}-completed-broken.json`]);
     expect(log.messages()).toEqual(expect.arrayContaining(['moved a corrupt state file aside', 'moved the agent state from files into its journal']));
 
