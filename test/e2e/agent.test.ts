@@ -41,6 +41,12 @@ async function stopAgent(proc: CliProcess): Promise<void> {
 
 let localAgent: CliProcess;
 
+/** A new instance of the platform: its id and its agent's config file. */
+async function addInstance(displayName: string): Promise<{ instanceId: string; configFile: string }> {
+  const added = await registerInstance(tp.dataDir, { displayName, endpoint: tp.info.endpoint });
+  return { instanceId: added.instance.instanceId, configFile: added.agentConfigFile };
+}
+
 beforeAll(async () => {
   tp = await startTestPlatform();
   client = agentCommandClient(tp.info.endpoint, tp.info.ociConfigFile);
@@ -196,10 +202,9 @@ describe('what an agent loads', () => {
 
 describe('delivery limits', () => {
   it('8 commands of `sleep 2` at once: never more than 2 running, never more than 5 received, all succeed', async () => {
-    const added = await registerInstance(tp.dataDir, { displayName: 'limits', endpoint: tp.info.endpoint });
-    const instanceId = added.instance.instanceId;
+    const { instanceId, configFile } = await addInstance('limits');
     const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => run('sleep 2', { instanceId, displayName: `limit ${i}` })));
-    const agent = startAgentProcess(added.agentConfigFile);
+    const agent = startAgentProcess(configFile);
     let maxRunning = 0;
     let maxReceived = 0;
     try {
@@ -226,16 +231,15 @@ describe('delivery limits', () => {
 
 describe('run once across restarts', () => {
   it('after kill -9 of the agent mid-run and a restart, the script ran at most once and the execution ends terminal', async () => {
-    const added = await registerInstance(tp.dataDir, { displayName: 'restarts', endpoint: tp.info.endpoint });
-    const instanceId = added.instance.instanceId;
+    const { instanceId, configFile } = await addInstance('restarts');
     const marker = path.join(os.tmpdir(), `rc-marker-${process.pid}-${Date.now()}`);
-    const first = startAgentProcess(added.agentConfigFile);
+    const first = startAgentProcess(configFile);
     const id = await run(`sleep 5\ndate >> ${marker}`, { instanceId });
     await waitForState(id, ['IN_PROGRESS'], 10_000, instanceId);
     first.child.kill('SIGKILL');
     await first.exited;
 
-    const second = startAgentProcess(added.agentConfigFile);
+    const second = startAgentProcess(configFile);
     try {
       const done = await waitForState(id, TERMINAL, 15_000, instanceId);
       expect(done.lifecycleState).toBe('FAILED');
@@ -252,12 +256,11 @@ describe('run once across restarts', () => {
 
 describe('one agent per state dir', () => {
   it('a second agent on the same config exits at once with an error naming the state dir, and the first runs on', async () => {
-    const added = await registerInstance(tp.dataDir, { displayName: 'twice', endpoint: tp.info.endpoint });
-    const instanceId = added.instance.instanceId;
-    const first = startAgentProcess(added.agentConfigFile);
+    const { instanceId, configFile } = await addInstance('twice');
+    const first = startAgentProcess(configFile);
     try {
       await waitForState(await run('true', { instanceId }), ['SUCCEEDED'], 15_000, instanceId);
-      const second = startAgentProcess(added.agentConfigFile);
+      const second = startAgentProcess(configFile);
       expect(await second.exited).not.toBe(0);
       expect(second.output()).toMatch(/Another agent \(pid \d+\) is using the state dir .*state/);
       await waitForState(await run('true', { instanceId }), ['SUCCEEDED'], 15_000, instanceId);
@@ -265,7 +268,7 @@ describe('one agent per state dir', () => {
       await stopAgent(first);
     }
     // Stopped, it left the dir to the next agent.
-    const third = startAgentProcess(added.agentConfigFile);
+    const third = startAgentProcess(configFile);
     try {
       await waitForState(await run('true', { instanceId }), ['SUCCEEDED'], 15_000, instanceId);
     } finally {
@@ -276,10 +279,9 @@ describe('one agent per state dir', () => {
 
 describe('run once across repeated crashes', () => {
   it('killed with -9 three times while thirty commands arrive: each ran at most once, each SUCCEEDED ran exactly once', async () => {
-    const added = await registerInstance(tp.dataDir, { displayName: 'crashes', endpoint: tp.info.endpoint });
-    const instanceId = added.instance.instanceId;
+    const { instanceId, configFile } = await addInstance('crashes');
     const marker = path.join(os.tmpdir(), `rc-crashes-${process.pid}-${Date.now()}`);
-    let agent = startAgentProcess(added.agentConfigFile);
+    let agent = startAgentProcess(configFile);
     const ids: string[] = [];
     try {
       for (let round = 0; round < 3; round++) {
@@ -288,7 +290,7 @@ describe('run once across repeated crashes', () => {
         await new Promise((r) => setTimeout(r, 100 + round * 150));
         agent.child.kill('SIGKILL');
         await agent.exited;
-        agent = startAgentProcess(added.agentConfigFile);
+        agent = startAgentProcess(configFile);
       }
       const ends = await Promise.all(ids.map((id) => waitForState(id, TERMINAL, 60_000, instanceId)));
       const runs = new Map<string, number>();
