@@ -186,6 +186,30 @@ describe('AgentState', () => {
     }
   });
 
+  it('with syncWrites, flushes every change to the disk before it counts as written, and a rewrite with its dir', () => {
+    const dir = tempDir();
+    const fdatasync = jest.spyOn(fs, 'fdatasyncSync');
+    const fsync = jest.spyOn(fs, 'fsyncSync');
+    try {
+      const state = open(dir, { syncWrites: true });
+      const opened = fsync.mock.calls.length;
+      // The rewrite at open: the temp file, then its dir.
+      expect(opened).toBeGreaterThanOrEqual(2);
+      const record = pending(1);
+      state.save(StateArea.pending, record.message.instanceAgentCommandId, record);
+      state.remove(StateArea.pending, record.message.instanceAgentCommandId);
+      expect(fdatasync).toHaveBeenCalledTimes(2);
+      state.close();
+      fdatasync.mockClear();
+      const unsynced = open(dir);
+      unsynced.save(StateArea.pending, record.message.instanceAgentCommandId, record);
+      expect(fdatasync).not.toHaveBeenCalled();
+    } finally {
+      fdatasync.mockRestore();
+      fsync.mockRestore();
+    }
+  });
+
   it('refuses ids that are not plain file names', () => {
     const state = open(tempDir());
     expect(() => state.save(StateArea.pending, '../escape', pending(1))).toThrow(/Unsafe command id/);
