@@ -58,8 +58,11 @@ export class Journal {
   private readonly log: Logger;
   private readonly compactMinLines: number;
   private fd: number | undefined;
-  /** Lines in the file now. */
+  /** Lines in the file now, and its length. */
   private lines = 0;
+  private bytes = 0;
+  /** No rewrite before the file has this many lines (raised after a rewrite fails, so it is not retried on every write). */
+  private rewriteAfterLines = 0;
 
   constructor(private readonly options: JournalOptions) {
     this.log = options.log ?? nullLogger;
@@ -91,11 +94,32 @@ export class Journal {
   write(changes: JournalChange[]): void {
     if (changes.length === 0) return;
     if (this.fd === undefined) throw new Error('the agent state journal is closed');
-    fs.writeSync(this.fd, changes.map(lineOf).join(''));
-    if (this.options.sync) fs.fdatasyncSync(this.fd);
+    const data = Buffer.from(changes.map(lineOf).join(''), 'utf8');
+    try {
+      for (let written = 0; written < data.length; ) written += fs.writeSync(this.fd, data, written, data.length - written);
+      if (this.options.sync) fs.fdatasyncSync(this.fd);
+    } catch (err) {
+      // A failed append (a full disk, say) must not leave half a line for the next one to run into.
+      try {
+        fs.ftruncateSync(this.fd, this.bytes);
+      } catch {
+        // the replay drops a cut-short last line anyway
+      }
+      throw err;
+    }
+    this.bytes += data.length;
     this.lines += changes.length;
     for (const change of changes) this.apply(change);
-    if (this.lines >= this.compactMinLines && this.lines >= COMPACT_RATIO * this.liveCount()) this.compact();
+    if (this.lines >= Math.max(this.compactMinLines, this.rewriteAfterLines) && this.lines >= COMPACT_RATIO * this.liveCount()) {
+      try {
+        this.compact();
+      } catch (err) {
+        // The append above is in the file; the journal only stays longer than it needs to for now.
+        this.rewriteAfterLines = 2 * this.lines;
+        this.log.error('could not rewrite the agent state journal; it will try again later', { file: this.options.file, error: err });
+        if (this.fd === undefined) throw err;
+      }
+    }
   }
 
   /** Copies a record to the corrupt dir (as `<time>-<area>-<id>.json`) and deletes it; returns the copy's path. */
@@ -162,14 +186,20 @@ export class Journal {
     }
   }
 
-  /** Rewrites the file with just the live records, and (re)opens it for appending. */
+  /**
+   * Rewrites the file with just the live records, and (re)opens it for appending. Until the new file is renamed into
+   * place the old one stays the journal (and open); after that, the journal is closed until the new one is open.
+   */
   private compact(): void {
     const changes: JournalChange[] = [];
     for (const [area, records] of this.areas) for (const [id, value] of records) changes.push({ area, id, value });
+    const text = changes.map(lineOf).join('');
+    writeFileAtomic(this.options.file, text, { sync: this.options.sync });
     this.close();
-    writeFileAtomic(this.options.file, changes.map(lineOf).join(''), { sync: this.options.sync });
     this.fd = fs.openSync(this.options.file, 'a', 0o600);
     this.lines = changes.length;
+    this.bytes = Buffer.byteLength(text, 'utf8');
+    this.rewriteAfterLines = 0;
   }
 
   /** A rewrite a crash interrupted leaves its temp file (see `writeFileAtomic`); the journal itself is whole. */

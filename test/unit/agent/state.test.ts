@@ -210,6 +210,58 @@ describe('AgentState', () => {
     }
   });
 
+  it('a failed append changes nothing, leaves no half line behind, and the next append works', () => {
+    const dir = tempDir();
+    const state = open(dir);
+    const kept = pending(1);
+    state.save(StateArea.pending, kept.message.instanceAgentCommandId, kept);
+    const lost = pending(2);
+    const realWrite = fs.writeSync;
+    // The disk fills up in the middle of the line: part of it is written, then the write fails.
+    const write = jest.spyOn(fs, 'writeSync').mockImplementationOnce(((fd: number, data: Buffer) => {
+      realWrite(fd, data, 0, 10);
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    }) as unknown as typeof fs.writeSync);
+    try {
+      expect(() => state.save(StateArea.pending, lost.message.instanceAgentCommandId, lost)).toThrow(/ENOSPC/);
+    } finally {
+      write.mockRestore();
+    }
+    expect(state.ids(StateArea.pending)).toEqual([kept.message.instanceAgentCommandId]);
+    const next = pending(3);
+    state.save(StateArea.pending, next.message.instanceAgentCommandId, next);
+    state.close();
+    const log = new MemoryLogger();
+    expect(open(dir, { log }).ids(StateArea.pending)).toEqual([kept.message.instanceAgentCommandId, next.message.instanceAgentCommandId]);
+    expect(log.messages()).toEqual([]);
+  });
+
+  it('when a rewrite fails, goes on appending to the old file and tries again later', () => {
+    const dir = tempDir();
+    const log = new MemoryLogger();
+    const state = open(dir, { log });
+    const rename = jest.spyOn(fs, 'renameSync').mockImplementation(() => {
+      throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+    });
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 600; i++) {
+        const record = pending(i);
+        ids.push(record.message.instanceAgentCommandId);
+        state.save(StateArea.pending, record.message.instanceAgentCommandId, record);
+        state.remove(StateArea.pending, record.message.instanceAgentCommandId);
+      }
+    } finally {
+      rename.mockRestore();
+    }
+    expect(log.messages().filter((m) => m === 'could not rewrite the agent state journal; it will try again later')).toHaveLength(1);
+    expect(journalLines(dir)).toHaveLength(1200);
+    const last = pending(600);
+    state.save(StateArea.pending, last.message.instanceAgentCommandId, last);
+    state.close();
+    expect(open(dir).ids(StateArea.pending)).toEqual([last.message.instanceAgentCommandId]);
+  });
+
   it('refuses ids that are not plain file names', () => {
     const state = open(tempDir());
     expect(() => state.save(StateArea.pending, '../escape', pending(1))).toThrow(/Unsafe command id/);
