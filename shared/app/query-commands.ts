@@ -79,20 +79,23 @@ async function scanIndex<T>(o: ScanOptions<T>): Promise<Page<T>> {
   for (;;) {
     const want = Math.min(o.limit - items.length + 2, 1000);
     const listed = await o.store.list({ prefix: o.prefix, start, limit: want });
-    const loaded = await Promise.all(listed.objects.map((obj) => o.load(commandIdOfIndexKey(obj.key))));
-    for (let i = 0; i < listed.objects.length; i++) {
-      const item = loaded[i];
-      const key = listed.objects[i]?.key;
-      if (key === undefined || key === skipKey) continue;
-      if (items.length === o.limit) {
-        // One more entry exists past the page: the page ends at the previous key.
-        return { items, nextPage: encodePageToken({ v: 1, k: lastKey ?? key }) };
-      }
-      scanned++;
-      lastKey = key;
-      if (item !== undefined && (!o.keep || o.keep(item))) items.push(item);
-      if (scanned >= MAX_SCANNED_PER_PAGE && items.length < o.limit) {
-        return { items, nextPage: encodePageToken({ v: 1, k: key }) };
+    const keys = listed.objects.map((obj) => obj.key).filter((key) => key !== skipKey);
+    for (let next = 0; next < keys.length; ) {
+      // One more entry exists past the page: the page ends at the previous key.
+      if (items.length === o.limit) return { items, nextPage: encodePageToken({ v: 1, k: lastKey ?? (keys[next] as string) }) };
+      // Documents only for the entries the page has room for: never the previous page's last nor the one past it.
+      const batch = keys.slice(next, next + o.limit - items.length);
+      next += batch.length;
+      const loaded = await Promise.all(batch.map((key) => o.load(commandIdOfIndexKey(key))));
+      for (let i = 0; i < batch.length; i++) {
+        const key = batch[i] as string;
+        const item = loaded[i];
+        scanned++;
+        lastKey = key;
+        if (item !== undefined && (!o.keep || o.keep(item))) items.push(item);
+        if (scanned >= MAX_SCANNED_PER_PAGE && items.length < o.limit) {
+          return { items, nextPage: encodePageToken({ v: 1, k: key }) };
+        }
       }
     }
     if (!listed.nextStartWith) return { items };

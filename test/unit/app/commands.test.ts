@@ -119,6 +119,28 @@ describe('listCommands and listExecutions', () => {
     expect(desc.items.map((c) => c.displayName)).toEqual(['b', 'abc', 'ab', 'a', 'B']);
   });
 
+  it('reads the documents of the page only: not the last entry of the previous page, nor the one past the page', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      ids.push((await createCommand(w.deps, { principal: w.admin, spec: spec() })).doc.id);
+      w.advance(1);
+    }
+    const reads: string[] = [];
+    const get = w.state.get.bind(w.state);
+    const counting = { ...w.deps, state: Object.assign(Object.create(w.state) as typeof w.state, { get: (key: string) => (reads.push(key), get(key)) }) };
+    const q = { compartmentId: w.compartmentId, limit: 3, sortBy: 'TIMECREATED' as const, sortOrder: 'ASC' as const };
+    const pages: string[][] = [];
+    let page: string | undefined;
+    do {
+      reads.length = 0;
+      const result = await listCommands(counting, w.admin, { ...q, ...(page ? { page } : {}) });
+      pages.push(result.items.map((c) => c.id));
+      expect(reads).toEqual(result.items.map((c) => commandKey(c.id)));
+      page = result.nextPage;
+    } while (page);
+    expect(pages).toEqual([ids.slice(0, 3), ids.slice(3, 6), ids.slice(6)]);
+  });
+
   it('refuses a page token from another list', async () => {
     for (let i = 0; i < 3; i++) await createCommand(w.deps, { principal: w.admin, spec: spec() });
     const page = await listCommands(w.deps, w.admin, { compartmentId: w.compartmentId, limit: 1, sortBy: 'TIMECREATED', sortOrder: 'ASC' });
