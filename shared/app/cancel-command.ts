@@ -35,5 +35,5 @@ export async function cancelCommand(deps: ServiceDeps, input: CancelCommandInput
     (c) => ({ next: { ...c, isCanceled: true, timeUpdated: nowIso }, changed: !c.isCanceled, result: undefined }),
     command,
   );
-  if (execution) await applyExecutionEvent(deps, command.doc.id, instanceId, { type: 'CANCEL', at: nowIso });
+  if (execution) await applyExecutionEvent(deps, command.doc.id, instanceId, { type: 'CANCEL', at: nowIso }, execution);
 }

@@ -17,16 +17,23 @@ export interface AppliedEvent {
   changed: boolean;
 }
 
+/** `known`: the execution as the caller has just read it, so it is not read again (a stale copy costs a retry). */
 export async function applyExecutionEvent(
   deps: ServiceDeps,
   commandId: string,
   instanceId: string,
   event: ExecutionEvent,
+  known?: Versioned<ExecutionRecord>,
 ): Promise<AppliedEvent> {
-  const updated = await updateDoc<ExecutionRecord, TransitionResult>(deps.state, executionKey(commandId, instanceId), (current) => {
-    const result = transition(current, event);
-    return { next: result.ok ? result.next : current, changed: result.ok && result.changed, result };
-  });
+  const updated = await updateDoc<ExecutionRecord, TransitionResult>(
+    deps.state,
+    executionKey(commandId, instanceId),
+    (current) => {
+      const result = transition(current, event);
+      return { next: result.ok ? result.next : current, changed: result.ok && result.changed, result };
+    },
+    known,
+  );
   if (!updated) throw notAuthorizedOrNotFound();
   const { result } = updated;
   if (!result.ok) throw new ServiceError(result.code, result.message);

@@ -21,7 +21,7 @@ import { isTerminal } from '../domain/model';
 import { decodePageToken, encodePageToken } from '../domain/pagination';
 import type { SweepPolicy } from '../domain/sweep-policy';
 import type { ServiceDeps } from './deps';
-import { readDoc } from './documents';
+import { readDoc, type Versioned } from './documents';
 import { applyExecutionEvent } from './execution-updates';
 import {
   ALL_COMMANDS_PREFIX,
@@ -165,11 +165,11 @@ async function sweepOpenEntry(ctx: PhaseContext, key: string): Promise<Outcome> 
   const at = new Date(input.nowMs).toISOString();
   const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
   if (queued && input.nowMs - Date.parse(e.timeCreated) > input.policy.deliveryWindowMs) {
-    return transitionOrDrop(deps, key, e, { type: 'EXPIRE', at }, 'expired');
+    return transitionOrDrop(deps, key, found, { type: 'EXPIRE', at }, 'expired');
   }
   const deadlineMs = agentDeadline(e, input.policy);
   if (deadlineMs !== undefined && input.nowMs >= deadlineMs) {
-    return transitionOrDrop(deps, key, e, { type: 'DEADLINE', at, message: silentAgentMessage(e, input.policy) }, 'timedOut');
+    return transitionOrDrop(deps, key, found, { type: 'DEADLINE', at, message: silentAgentMessage(e, input.policy) }, 'timedOut');
   }
   return 'none';
 }
@@ -177,12 +177,13 @@ async function sweepOpenEntry(ctx: PhaseContext, key: string): Promise<Outcome> 
 async function transitionOrDrop(
   deps: ServiceDeps,
   key: string,
-  e: ExecutionRecord,
+  found: Versioned<ExecutionRecord>,
   event: ExecutionEvent,
   kind: 'expired' | 'timedOut',
 ): Promise<Outcome> {
+  const e = found.doc;
   try {
-    const applied = await applyExecutionEvent(deps, e.instanceAgentCommandId, e.instanceId, event);
+    const applied = await applyExecutionEvent(deps, e.instanceAgentCommandId, e.instanceId, event, found);
     return applied.changed ? kind : 'none';
   } catch (err) {
     // A concurrent retention purge deleted the execution between our read and the transition.

@@ -7,6 +7,7 @@ import { MemoryStream } from '../../shared/adapters/memory/stream';
 import type { Logger, ServiceDeps } from '../../shared/app/deps';
 import { StoredIdentityDirectory } from '../../shared/app/identity-directory';
 import type { Principal } from '../../shared/ports/identity';
+import type { ObjectStore } from '../../shared/ports/object-store';
 
 export const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
@@ -95,3 +96,21 @@ export function publishedOn(world: FakeWorld, streamId: string): Array<Record<st
   return world.streams.messages(streamId).map((m) => JSON.parse(m.value.toString('utf8')) as Record<string, unknown>);
 }
 
+
+/** `store` with the keys of its reads (`get`) recorded in order; everything else goes to `store` itself. */
+export function recordingReads<S extends ObjectStore>(store: S): { store: S; reads: string[] } {
+  const reads: string[] = [];
+  const wrapped = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'get') {
+        return (key: string) => {
+          reads.push(key);
+          return target.get(key);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { store: wrapped, reads };
+}

@@ -1,13 +1,13 @@
 import { applyAgentReport } from '../../../shared/app/agent-report';
 import { cancelCommand } from '../../../shared/app/cancel-command';
 import { createCommand } from '../../../shared/app/create-command';
-import { OPEN_EXECUTIONS_PREFIX, commandKey } from '../../../shared/app/layout';
+import { OPEN_EXECUTIONS_PREFIX, commandKey, executionKey } from '../../../shared/app/layout';
 import { getCommand, getExecution, listCommands, listExecutions } from '../../../shared/app/query-commands';
 import type { AgentReportEvent } from '../../../shared/domain/agent-report';
 import type { CommandSpec } from '../../../shared/domain/model';
 import { ServiceError } from '../../../shared/domain/errors';
 import { rejection } from '../../support/errors';
-import { T0, fakeWorld, publishedOn, type FakeWorld } from '../../support/service-fakes';
+import { T0, fakeWorld, publishedOn, recordingReads, type FakeWorld } from '../../support/service-fakes';
 
 let w: FakeWorld;
 
@@ -125,9 +125,8 @@ describe('listCommands and listExecutions', () => {
       ids.push((await createCommand(w.deps, { principal: w.admin, spec: spec() })).doc.id);
       w.advance(1);
     }
-    const reads: string[] = [];
-    const get = w.state.get.bind(w.state);
-    const counting = { ...w.deps, state: Object.assign(Object.create(w.state) as typeof w.state, { get: (key: string) => (reads.push(key), get(key)) }) };
+    const { store, reads } = recordingReads(w.state);
+    const counting = { ...w.deps, state: store };
     const q = { compartmentId: w.compartmentId, limit: 3, sortBy: 'TIMECREATED' as const, sortOrder: 'ASC' as const };
     const pages: string[][] = [];
     let page: string | undefined;
@@ -187,6 +186,14 @@ describe('cancelCommand', () => {
     const before = await getCommand(w.deps, w.admin, doc.id);
     await cancelCommand(w.deps, { principal: w.admin, commandId: doc.id });
     expect(await getCommand(w.deps, w.admin, doc.id)).toEqual(before);
+  });
+
+  it('reads the command and its execution once each', async () => {
+    const { doc } = await createCommand(w.deps, { principal: w.admin, spec: spec() });
+    const { store, reads } = recordingReads(w.state);
+    await cancelCommand({ ...w.deps, state: store }, { principal: w.admin, commandId: doc.id });
+    expect((await getExecution(w.deps, w.admin, doc.id, w.instanceId)).doc.lifecycleState).toBe('CANCELED');
+    expect(reads.sort()).toEqual([commandKey(doc.id), executionKey(doc.id, w.instanceId)].sort());
   });
 
   it('refuses a stale if-match with 412 NoEtagMatch', async () => {

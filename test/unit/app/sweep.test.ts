@@ -14,6 +14,7 @@ import type { CommandOutput, CommandRecord, ExecutionRecord } from '../../../sha
 import { DEFAULT_SWEEP_POLICY, parseSweepRequest } from '../../../shared/domain/sweep-policy';
 import type { IdentityDirectory, InstanceRecord, Principal } from '../../../shared/ports/identity';
 import type { ObjectStore } from '../../../shared/ports/object-store';
+import { recordingReads } from '../../support/service-fakes';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
@@ -228,6 +229,16 @@ describe('sweep', () => {
       expect(result.counts.expired).toBe(1);
       expect(await execution(w, c.id)).toMatchObject({ deliveryState: 'EXPIRED', lifecycleState: 'ACCEPTED' });
       expect(w.store.count('idx/open/')).toBe(0);
+    });
+
+    it('reads an execution it expires once', async () => {
+      const w = world();
+      const c = await create(w);
+      w.advance(DEFAULT_SWEEP_POLICY.deliveryWindowMs + 1);
+      const { store, reads } = recordingReads(w.store);
+      const result = await sweep({ ...w.deps, state: store }, { nowMs: w.clock.now, policy: DEFAULT_SWEEP_POLICY, maxDeletions: 1000, maxExamined: 10_000 });
+      expect(result.counts.expired).toBe(1);
+      expect(reads.filter((key) => key === executionKey(c.id, INSTANCE))).toHaveLength(1);
     });
 
     it('expires a PENDING execution, which the agent can then no longer take, and cancel leaves it alone', async () => {
