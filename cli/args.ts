@@ -9,7 +9,10 @@ export class UsageError extends Error {
 
 export interface ParsedArgs {
   positional: string[];
+  /** The last value of each option (or true for a flag). */
   options: Map<string, string | true>;
+  /** Every value of each value option, in order, for the options that may repeat. */
+  repeated: Map<string, string[]>;
   /** Everything after `--`. */
   rest: string[];
 }
@@ -17,7 +20,7 @@ export interface ParsedArgs {
 export function parseArgs(argv: readonly string[], spec: { booleans?: readonly string[]; values?: readonly string[] }): ParsedArgs {
   const booleans = new Set(spec.booleans ?? []);
   const values = new Set(spec.values ?? []);
-  const out: ParsedArgs = { positional: [], options: new Map(), rest: [] };
+  const out: ParsedArgs = { positional: [], options: new Map(), repeated: new Map(), rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--') {
@@ -37,6 +40,7 @@ export function parseArgs(argv: readonly string[], spec: { booleans?: readonly s
       const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
       if (value === undefined) throw new UsageError(`--${name} needs a value`);
       out.options.set(name, value);
+      out.repeated.set(name, [...(out.repeated.get(name) ?? []), value]);
     } else {
       throw new UsageError(`unknown option --${name}`);
     }
@@ -47,6 +51,11 @@ export function parseArgs(argv: readonly string[], spec: { booleans?: readonly s
 export function optionString(args: ParsedArgs, name: string): string | undefined {
   const v = args.options.get(name);
   return typeof v === 'string' ? v : undefined;
+}
+
+/** Every value given for a value option that may repeat (`--compartment-id a --compartment-id b`), in order. */
+export function optionStrings(args: ParsedArgs, name: string): string[] {
+  return args.repeated.get(name) ?? [];
 }
 
 export function optionInt(args: ParsedArgs, name: string, range: { min: number; max: number }): number | undefined {

@@ -1,6 +1,6 @@
 /** `runcommand compartment add` and `runcommand user add`: more principals for the embedded platform's tenancy. */
 import { addCompartment, addRestrictedUser } from '../platform/admin';
-import { UsageError, optionString } from './args';
+import { UsageError, optionString, optionStrings } from './args';
 import { GLOBAL_OPTIONS_HELP, noPositionals, parseCommandArgs } from './context';
 import { printResult } from './output';
 
@@ -54,10 +54,9 @@ export async function compartmentAdd(argv: readonly string[]): Promise<number> {
 }
 
 export async function userAdd(argv: readonly string[]): Promise<number> {
-  // --compartment-id may repeat; the strict parser keeps the last value, so they are collected here.
-  const compartments = argv.flatMap((a, i) => (a === '--compartment-id' && argv[i + 1] !== undefined ? [argv[i + 1] as string] : a.startsWith('--compartment-id=') ? [a.slice('--compartment-id='.length)] : []));
   const { args, globals } = parseCommandArgs(argv, { values: ['name', 'compartment-id'] });
   noPositionals(args);
+  const compartments = optionStrings(args, 'compartment-id');
   const name = optionString(args, 'name');
   if (!name) throw new UsageError('--name is required');
   if (compartments.length === 0) throw new UsageError('--compartment-id is required (repeat it for more compartments)');
