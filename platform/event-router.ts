@@ -18,7 +18,7 @@ import { readDoc } from '../shared/app/documents';
 import { createObjectEvent, type CreateObjectEvent } from '../shared/domain/object-event';
 import { systemClock, type Clock } from '../shared/ports/clock';
 import type { ObjectStore } from '../shared/ports/object-store';
-import type { BucketRegistry } from './buckets';
+import type { BucketRecord, BucketRegistry } from './buckets';
 import { FunctionError, gatewayStatus, type FnInvokeResponse } from './function-pool';
 
 export const PENDING_EVENTS_PREFIX = 'object-events/pending/';
@@ -284,6 +284,8 @@ export interface StoredObjectNotice {
   bucketName: string;
   objectName: string;
   etag: string;
+  /** The bucket as the PUT read it to authorize the write; read here when absent. */
+  bucket?: BucketRecord;
 }
 
 /** The PUT hook: enqueues a createobject event when the object's bucket has object events enabled. */
@@ -294,16 +296,16 @@ export function objectEventEmitter(input: {
   newEventId: () => string;
 }): (stored: StoredObjectNotice) => Promise<void> {
   return async (stored) => {
-    const bucket = await input.registry.getBucket(stored.namespace, stored.bucketName);
-    if (!bucket?.doc.objectEventsEnabled) return;
+    const bucket = stored.bucket ?? (await input.registry.getBucket(stored.namespace, stored.bucketName))?.doc;
+    if (!bucket?.objectEventsEnabled) return;
     await input.router.enqueue(
       createObjectEvent({
         eventId: input.newEventId(),
         eventTime: new Date(input.clock.nowMs()).toISOString(),
-        compartmentId: bucket.doc.compartmentId,
+        compartmentId: bucket.compartmentId,
         namespaceName: stored.namespace,
         bucketName: stored.bucketName,
-        bucketId: bucket.doc.id,
+        bucketId: bucket.id,
         objectName: stored.objectName,
         etag: stored.etag,
       }),

@@ -150,8 +150,8 @@ async function serveSigned(
     const call = { at: { namespace, bucketName }, objectName: decodeSegment(segments.slice(5).join('/'), invalidParameter), req, res };
     if (method === 'PUT' && call.objectName !== '') {
       const principal = await authenticate(deps, req, undefined, false);
-      await openBucket(deps, principal, namespace, bucketName, 'write');
-      return putObject(deps, call, signedBodyHash(req));
+      const bucket = await openBucket(deps, principal, namespace, bucketName, 'write');
+      return putObject(deps, { ...call, bucket: bucket.doc }, signedBodyHash(req));
     }
     const principal = await authenticate(deps, req, undefined, true);
     if (call.objectName === '') {

@@ -12,6 +12,7 @@ import { sendJson } from '../shared/api/http';
 import { ServiceError } from '../shared/domain/errors';
 import type { Clock } from '../shared/ports/clock';
 import { PreconditionFailedError } from '../shared/ports/object-store';
+import type { BucketRecord } from './buckets';
 import { queryLimit } from './endpoint-support';
 
 /** Object Storage's own error codes (BucketNotFound, IfMatchFailed...), which the API's `ServiceError` does not name. */
@@ -64,6 +65,8 @@ export interface ObjectCall {
   objectName: string;
   req: http.IncomingMessage;
   res: http.ServerResponse;
+  /** The bucket as the caller read it to authorize the call (a PUT passes it on to `onObjectStored`). */
+  bucket?: BucketRecord;
 }
 
 export interface ObjectOperationsDeps {
@@ -74,7 +77,7 @@ export interface ObjectOperationsDeps {
    * Called after a PUT stored the object and before it answers (the platform enqueues the object event there). If it
    * fails, so does the PUT: the client retries, and the retry's new version gets its own event.
    */
-  onObjectStored?: (stored: { namespace: string; bucketName: string; objectName: string; etag: string }) => Promise<void>;
+  onObjectStored?: (stored: { namespace: string; bucketName: string; objectName: string; etag: string; bucket?: BucketRecord }) => Promise<void>;
 }
 
 const META_PREFIX = 'opc-meta-';
@@ -171,7 +174,7 @@ export async function deleteObject(deps: ObjectOperationsDeps, { at, objectName,
  */
 export async function putObject(
   deps: ObjectOperationsDeps,
-  { at, objectName, req, res }: ObjectCall,
+  { at, objectName, req, res, bucket }: ObjectCall,
   signedSha256Base64?: string,
 ): Promise<void> {
   checkObjectName(objectName);
@@ -200,7 +203,7 @@ export async function putObject(
       contentType: header(req, 'content-type') ?? DEFAULT_CONTENT_TYPE,
       ...(declared !== undefined ? { contentLength: Number(declared) } : {}),
     });
-    await deps.onObjectStored?.({ namespace: at.namespace, bucketName: at.bucketName, objectName, etag: stored.etag });
+    await deps.onObjectStored?.({ namespace: at.namespace, bucketName: at.bucketName, objectName, etag: stored.etag, ...(bucket ? { bucket } : {}) });
     res.writeHead(200, {
       etag: stored.etag,
       'opc-content-md5': stored.md5Base64,

@@ -167,7 +167,7 @@ export async function servePar(
   if (objectName === '' && method === 'GET' && par.bucketListingAction === 'ListObjects') return listObjects(deps, at, query, res);
   if (inScope && allowsRead(par.accessType) && method === 'GET') return getObject(deps, call);
   if (inScope && allowsRead(par.accessType) && method === 'HEAD') return headObject(deps, call);
-  if (inScope && allowsWrite(par.accessType) && method === 'PUT') return putObject(deps, call);
+  if (inScope && allowsWrite(par.accessType) && method === 'PUT') return putObject(deps, { ...call, bucket: bucket.doc });
   throw parNotFound();
 }
 

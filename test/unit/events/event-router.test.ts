@@ -233,6 +233,22 @@ describe('objectEventEmitter', () => {
     serviceOnly: false,
   });
 
+  it('uses the bucket the PUT read to authorize the write, without reading it again', async () => {
+    const registry = new BucketRegistry(new MemoryObjectStore());
+    await registry.createBucket(bucketRecord('on', true));
+    const getBucket = jest.spyOn(registry, 'getBucket');
+    const r = router(async () => answered(200));
+    const emit = objectEventEmitter({ registry, router: r, clock: { nowMs: () => 0 }, newEventId: () => 'ev-1' });
+    await emit({ namespace: 'ns', bucketName: 'on', objectName: 'a', etag: 'e1', bucket: bucketRecord('on', true) });
+    await emit({ namespace: 'ns', bucketName: 'on', objectName: 'b', etag: 'e2', bucket: bucketRecord('on', false) });
+    expect(getBucket).not.toHaveBeenCalled();
+    expect(await pending()).toBe(1);
+    // Without it (another caller), the emitter reads the bucket itself.
+    await emit({ namespace: 'ns', bucketName: 'on', objectName: 'c', etag: 'e3' });
+    expect(getBucket).toHaveBeenCalledTimes(1);
+    expect(await pending()).toBe(2);
+  });
+
   it('enqueues a createobject event for buckets with object events enabled, and nothing for the others', async () => {
     const registry = new BucketRegistry(new MemoryObjectStore());
     await registry.createBucket(bucketRecord('on', true));
