@@ -238,7 +238,8 @@ describe('objectEventEmitter', () => {
     await registry.createBucket(bucketRecord('on', true));
     const getBucket = jest.spyOn(registry, 'getBucket');
     const r = router(async () => answered(200));
-    const emit = objectEventEmitter({ registry, router: r, clock: { nowMs: () => 0 }, newEventId: () => 'ev-1' });
+    let n = 0;
+    const emit = objectEventEmitter({ registry, router: r, clock: { nowMs: () => 0 }, newEventId: () => `ev-${++n}` });
     await emit({ namespace: 'ns', bucketName: 'on', objectName: 'a', etag: 'e1', bucket: bucketRecord('on', true) });
     await emit({ namespace: 'ns', bucketName: 'on', objectName: 'b', etag: 'e2', bucket: bucketRecord('on', false) });
     expect(getBucket).not.toHaveBeenCalled();
