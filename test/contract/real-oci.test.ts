@@ -72,7 +72,10 @@ if (!enabled) {
           },
         };
       },
-      { skipCursorExpiry: 'waiting more than five minutes per case against a real service is too slow' },
+      {
+        skipCursorExpiry: 'waiting more than five minutes per case against a real service is too slow',
+        noLongPoll: 'OCI Streaming answers GetMessages at once',
+      },
     );
   }
 }
