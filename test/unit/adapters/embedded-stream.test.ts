@@ -30,8 +30,8 @@ function activeTimeouts(): number {
 
 /**
  * Resolves with the number of the process's active timers once it is back to `count` or less, or after a second. The
- * count is process-wide, so a timer of the test runner's own can be running at the moment of one look; a timer left
- * by the wait (ten seconds long) is still there after a second.
+ * count is process-wide: once, in CI, a single look right after the wait ended saw one timer more (which one was not
+ * identified). A timer left by the wait (ten seconds long) is still there after a second.
  */
 async function timeoutsSettledTo(count: number): Promise<number> {
   const until = Date.now() + 1000;
