@@ -24,19 +24,12 @@ function values(messages: StreamMessage[]): string[] {
   return messages.map((m) => m.value.toString('utf8'));
 }
 
-function activeTimeouts(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-}
-
 /**
- * Resolves with the number of the process's active timers once it is back to `count` or less, or after a second. The
- * count is process-wide: once, in CI, a single look right after the wait ended saw one timer more (which one was not
- * identified). A timer left by the wait (ten seconds long) is still there after a second.
+ * The adapter's timers under Jest's fake clock: `jest.getTimerCount()` counts exactly the timers this test's code
+ * created, where the process-wide count also sees the runner's own.
  */
-async function timeoutsSettledTo(count: number): Promise<number> {
-  const until = Date.now() + 1000;
-  while (activeTimeouts() > count && Date.now() < until) await new Promise((resolve) => setImmediate(resolve));
-  return activeTimeouts();
+function withFakeTimers(): void {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
 }
 
 describe('EmbeddedStreams', () => {
@@ -310,29 +303,37 @@ describe('EmbeddedStreams', () => {
 
     it('ends a wait when its signal aborts, and leaves no timer behind', async () => {
       const id = newStream();
-      const timersBefore = activeTimeouts();
       const cursor = await streams.createGroupCursor(id, { groupName: 'g', instanceName: 'i', type: 'TRIM_HORIZON' });
-      const controller = new AbortController();
-      const startedAt = Date.now();
-      const waiting = streams.getMessages(id, cursor, { limit: 10, waitMs: 10_000, signal: controller.signal });
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(activeTimeouts()).toBeGreaterThan(timersBefore);
-      controller.abort();
-      expect((await waiting).messages).toEqual([]);
-      expect(Date.now() - startedAt).toBeLessThan(1000);
-      expect(await timeoutsSettledTo(timersBefore)).toBeLessThanOrEqual(timersBefore);
+      withFakeTimers();
+      try {
+        const timersBefore = jest.getTimerCount();
+        const controller = new AbortController();
+        const waiting = streams.getMessages(id, cursor, { limit: 10, waitMs: 10_000, signal: controller.signal });
+        await jest.advanceTimersByTimeAsync(20);
+        expect(jest.getTimerCount()).toBeGreaterThan(timersBefore);
+        // The clock stands still: only the abort can end this wait.
+        controller.abort();
+        expect((await waiting).messages).toEqual([]);
+        expect(jest.getTimerCount()).toBe(timersBefore);
+      } finally {
+        jest.useRealTimers();
+      }
     });
 
     it('ends every wait on close, leaves no timer behind, and refuses calls afterwards', async () => {
       const id = newStream();
-      const timersBefore = activeTimeouts();
       const cursor = await streams.createGroupCursor(id, { groupName: 'g', instanceName: 'i', type: 'TRIM_HORIZON' });
-      const waits = [1, 2].map(() => streams.getMessages(id, cursor, { limit: 10, waitMs: 10_000 }));
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      streams.close();
-      for (const wait of waits) expect((await wait).messages).toEqual([]);
-      // At most as many as before: a timer left from an earlier case may fire meanwhile, but none may be added.
-      expect(await timeoutsSettledTo(timersBefore)).toBeLessThanOrEqual(timersBefore);
+      withFakeTimers();
+      try {
+        const timersBefore = jest.getTimerCount();
+        const waits = [1, 2].map(() => streams.getMessages(id, cursor, { limit: 10, waitMs: 10_000 }));
+        await jest.advanceTimersByTimeAsync(20);
+        streams.close();
+        for (const wait of waits) expect((await wait).messages).toEqual([]);
+        expect(jest.getTimerCount()).toBe(timersBefore);
+      } finally {
+        jest.useRealTimers();
+      }
       await expect(streams.publish(id, [{ value: 'v' }])).rejects.toBeInstanceOf(StreamUnavailableError);
     });
   });
