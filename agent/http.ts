@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { RequestToSign } from '../shared/api/signature';
+import { BODY_METHODS, type RequestToSign } from '../shared/api/signature';
 
 /** `shared/api/signature.ts`'s `signRequest` with the key bound: returns the headers to add. */
 export type RequestSigner = (req: RequestToSign) => Record<string, string>;
@@ -44,7 +44,6 @@ export interface SignedRequestOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024;
-const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
 
 export class SignedHttpClient {
   /** Keep-alive pools: a long poll's connection is reused by the next call instead of a new TCP (and TLS) handshake. */

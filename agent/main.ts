@@ -82,11 +82,14 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
   if (unknownKeys.length > 0) log.warn('ignoring unknown agent config keys', { configFile, unknownKeys });
   const credentials = readInstanceCredentials(config);
   // What is built here is closed on stop (keep-alive connections); injected parts belong to the caller.
-  const ownReporter = deps.reporter === undefined ? new HttpReporter({ apiEndpoint: config.apiEndpoint, sign: instanceSigner(credentials, clock) }) : undefined;
-  const ownStream = deps.makeStream === undefined ? instanceStream(config, credentials) : undefined;
+  const owned: Array<{ close(): void }> = [];
+  const own = <T extends { close(): void }>(part: T): T => {
+    owned.push(part);
+    return part;
+  };
   const agent = await startAgent(config, {
-    stream: ownStream ?? (deps.makeStream as NonNullable<AgentMainDeps['makeStream']>)(config, credentials),
-    reporter: ownReporter ?? (deps.reporter as Reporter),
+    stream: deps.makeStream?.(config, credentials) ?? own(instanceStream(config, credentials)),
+    reporter: deps.reporter ?? own(new HttpReporter({ apiEndpoint: config.apiEndpoint, sign: instanceSigner(credentials, clock) })),
     clock,
     ids: { token: () => randomBytes(16).toString('hex') },
     log,
@@ -100,8 +103,7 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
     outboxSize: () => agent.outboxSize(),
     stop: async (options?: StopOptions) => {
       await agent.stop(options);
-      ownStream?.close();
-      ownReporter?.close();
+      for (const part of owned) part.close();
       log.close();
     },
   };

@@ -7,8 +7,9 @@
  * - `completed`: finished or refused, kept (the last N) so a redelivered command is recognised and not run twice;
  * - `outbox`: reports not delivered yet (outbox.ts).
  * Records that do not validate are copied to `corrupt/` so they never crash the agent. Plus a persistent
- * `agentSessionId`, generated once, and the lock that keeps a second agent out (state-lock.ts). State written by earlier versions, a file per record in `pending/`, `current/`,
- * `completed/` and `outbox/`, is moved into the journal at start.
+ * `agentSessionId`, generated once, and the lock that keeps a second agent out (state-lock.ts). State written by
+ * earlier versions, a file per record in `pending/`, `current/`, `completed/` and `outbox/`, is moved into the
+ * journal at start.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -5,7 +5,8 @@
  *
  * The same requests go to OCI Streaming and to the platform's endpoint; only the endpoint changes. The agent does
  * not load the OCI SDK for them: oci-common and oci-streaming add about 16 MB to an idle agent (215 modules, measured
- * with `require` and VmRSS), where an agent on every host should cost close to a bare Node process. `OciStream` (the SDK adapter the functions use) and this reader pass the same contract suite.
+ * with `require` and VmRSS), where an agent on every host should cost close to a bare Node process. `OciStream` (the
+ * SDK adapter the functions use) and this reader pass the same contract suite.
  *
  * GetMessages carries the long-poll header (`LONG_POLL_HEADER`), which OCI ignores (it answers at once, so the
  * agent paces its own polls) and the platform honours.

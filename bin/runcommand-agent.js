@@ -7,9 +7,6 @@
 const path = require('node:path');
 const fs = require('node:fs');
 
-/** The flags in the shebang above, for callers that start this file with `node` themselves (tests, the benchmark). */
-const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--no-opt'];
-
 function runAgent(args) {
   const bundle = path.join(__dirname, '..', 'dist', 'cli', 'runcommand-agent.js');
   if (!fs.existsSync(bundle)) {
@@ -27,6 +24,6 @@ function runAgent(args) {
     );
 }
 
-module.exports = { AGENT_NODE_FLAGS, runAgent };
+module.exports = { runAgent };
 
 if (require.main === module) runAgent(process.argv.slice(2));

@@ -11,7 +11,8 @@ import type { ApiKeyRecord, KeyRegistry, Principal } from '../ports/identity';
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
 
 /** Methods whose signature must also cover the body (spec §10.2 step 3). */
-const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+/** The methods whose body the signature covers (and which send one, if only empty). */
+export const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
 const BODY_HEADERS = ['content-length', 'content-type', 'x-content-sha256'] as const;
 /** A real Authorization header is well under 1 KiB; refusing huge ones bounds the parsing work. */
 const MAX_AUTHORIZATION_LENGTH = 8192;
