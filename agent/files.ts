@@ -72,14 +72,24 @@ export function readJsonFile(file: string): ReadJsonResult {
 }
 
 /**
- * Moves an unreadable file into `corruptDir` (keeping at most `keep` of them) so the agent can carry on and a human
- * can look at it later.
+ * Puts something unreadable into `corruptDir` as `<nowMs>-<name>` (by `place`, which writes or moves it there), keeping
+ * at most `keep` entries (the oldest go first), so the agent can carry on and a human can look at it later.
  */
-export function quarantineFile(file: string, corruptDir: string, keep: number, nowMs: number): string {
+function setAside(corruptDir: string, name: string, keep: number, nowMs: number, place: (target: string) => void): string {
   ensureDir(corruptDir);
-  const target = path.join(corruptDir, `${nowMs}-${path.basename(path.dirname(file))}-${path.basename(file)}`);
-  fs.renameSync(file, target);
+  const target = path.join(corruptDir, `${nowMs}-${name.replace(/[^\w.-]/g, '_')}`);
+  place(target);
   const names = fs.readdirSync(corruptDir).sort();
-  for (const name of names.slice(0, Math.max(0, names.length - keep))) fs.rmSync(path.join(corruptDir, name), { force: true });
+  for (const old of names.slice(0, Math.max(0, names.length - keep))) fs.rmSync(path.join(corruptDir, old), { force: true });
   return target;
+}
+
+/** Moves an unreadable file into `corruptDir` (named after its dir and itself); returns where it went. */
+export function quarantineFile(file: string, corruptDir: string, keep: number, nowMs: number): string {
+  return setAside(corruptDir, `${path.basename(path.dirname(file))}-${path.basename(file)}`, keep, nowMs, (target) => fs.renameSync(file, target));
+}
+
+/** Writes `data` that could not be used into `corruptDir` as a file named after `name`; returns its path. */
+export function quarantineData(data: string, name: string, corruptDir: string, keep: number, nowMs: number): string {
+  return setAside(corruptDir, name, keep, nowMs, (target) => fs.writeFileSync(target, data, { mode: 0o600 }));
 }

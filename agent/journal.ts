@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensureDir, writeFileAtomic } from './files';
+import { ensureDir, quarantineData, writeFileAtomic } from './files';
 import { nullLogger, type Logger } from './log';
 
 export interface JournalOptions {
@@ -212,14 +212,6 @@ export class Journal {
   }
 
   private writeCorrupt(name: string, data: string): string {
-    const dir = this.options.corruptDir;
-    ensureDir(dir);
-    const target = path.join(dir, `${this.options.nowMs()}-${name.replace(/[^\w.-]/g, '_')}`);
-    fs.writeFileSync(target, data, { mode: 0o600 });
-    const names = fs.readdirSync(dir).sort();
-    for (const old of names.slice(0, Math.max(0, names.length - (this.options.corruptKeep ?? DEFAULT_CORRUPT_KEEP)))) {
-      fs.rmSync(path.join(dir, old), { force: true });
-    }
-    return target;
+    return quarantineData(data, name, this.options.corruptDir, this.options.corruptKeep ?? DEFAULT_CORRUPT_KEEP, this.options.nowMs());
   }
 }
