@@ -18,7 +18,8 @@ import { readDoc } from '../shared/app/documents';
 import { createObjectEvent, type CreateObjectEvent } from '../shared/domain/object-event';
 import { systemClock, type Clock } from '../shared/ports/clock';
 import type { ObjectStore } from '../shared/ports/object-store';
-import type { BucketRecord, BucketRegistry } from './buckets';
+import type { BucketRegistry } from './buckets';
+import type { StoredObjectNotice } from './object-storage-objects';
 import { FunctionError, gatewayStatus, type FnInvokeResponse } from './function-pool';
 
 export const PENDING_EVENTS_PREFIX = 'object-events/pending/';
@@ -276,16 +277,6 @@ export class EventRouter {
     this.recentDeliveries.push(record);
     if (this.recentDeliveries.length > MAX_RECENT) this.recentDeliveries.shift();
   }
-}
-
-/** What a stored object tells the router: the Object Storage endpoint calls it after every successful PUT. */
-export interface StoredObjectNotice {
-  namespace: string;
-  bucketName: string;
-  objectName: string;
-  etag: string;
-  /** The bucket as the PUT read it to authorize the write; read here when absent. */
-  bucket?: BucketRecord;
 }
 
 /** The PUT hook: enqueues a createobject event when the object's bucket has object events enabled. */

@@ -76,7 +76,6 @@ export function objectStorageEndpoint(input: ObjectStorageEndpointDeps): Endpoin
     // Every request passes here first; only /n/... and /p/... are parsed.
     if (!OWN_PATH.test(req.url ?? '/')) return false;
     const { segments, query } = splitPath(req.url ?? '/');
-    if (segments[0] !== 'n' && segments[0] !== 'p') return false;
     try {
       if (segments[0] === 'p') await servePar(deps, segments, query, req, res);
       else await serveSigned(deps, segments, query, req, res);

@@ -69,6 +69,16 @@ export interface ObjectCall {
   bucket?: BucketRecord;
 }
 
+/** What a PUT tells `onObjectStored` about the object it stored. */
+export interface StoredObjectNotice {
+  namespace: string;
+  bucketName: string;
+  objectName: string;
+  etag: string;
+  /** The bucket as the PUT read it to authorize the write; absent, the hook reads it itself. */
+  bucket?: BucketRecord;
+}
+
 export interface ObjectOperationsDeps {
   storage: EmbeddedObjectStorage;
   clock: Clock;
@@ -77,7 +87,7 @@ export interface ObjectOperationsDeps {
    * Called after a PUT stored the object and before it answers (the platform enqueues the object event there). If it
    * fails, so does the PUT: the client retries, and the retry's new version gets its own event.
    */
-  onObjectStored?: (stored: { namespace: string; bucketName: string; objectName: string; etag: string; bucket?: BucketRecord }) => Promise<void>;
+  onObjectStored?: (stored: StoredObjectNotice) => Promise<void>;
 }
 
 const META_PREFIX = 'opc-meta-';

@@ -25,7 +25,6 @@ import { addUser, generateApiKey, writeUserCredentials } from './identity-admin'
 const SERVICE_PRINCIPAL_KEY = 'platform/service-principal.json';
 const SERVICE_USER_NAME = 'runcommand-service';
 export const SERVICE_PROFILE = 'DEFAULT';
-/** The SDK's config-file provider wants a region; the platform ignores it. */
 
 export interface ServicePrincipal {
   tenancyId: string;
@@ -81,7 +80,6 @@ function keyFilesMatch(files: { configFile: string; keyFile: string }, tenancyId
     return false;
   }
 }
-
 
 /** Makes sure the service's buckets exist as buckets of the platform's compartment, visible to the service only. */
 export async function ensureServiceBuckets(input: {
@@ -170,10 +168,7 @@ export function functionsServiceConfig(input: {
   const embedded = embeddedFunctionsConfig(input);
   if (input.backend === 'embedded') return embedded;
   return {
-    namespaceName: embedded.namespaceName,
-    stateBucket: embedded.stateBucket,
-    iamBucket: embedded.iamBucket,
-    executionEventsStreamId: embedded.executionEventsStreamId,
+    ...embedded,
     backend: 'oci',
     // Nothing of the SQLite file: in this mode the functions reach the state only through the endpoints.
     embedded: { dbFile: '' },

@@ -288,7 +288,6 @@ export class EmbeddedObjectStorage {
     if (options.ifMatch !== undefined && etag !== options.ifMatch) throw new PreconditionFailedError(key, 'ifMatch');
   }
 
-  /** Commits a new version of the object; on failure the new blob, if any, is removed. */
   /**
    * Runs `write` in the next group commit: the writes queued in one tick (a caller's `Promise.all` of puts, say) share
    * one transaction, so one commit to the WAL instead of one each. Each runs in its own savepoint: a write that throws
@@ -324,6 +323,7 @@ export class EmbeddedObjectStorage {
     batch.forEach((item, i) => item.settle(results[i] as WriteResult));
   }
 
+  /** Commits a new version of the object; on failure the new blob, if any, is removed. */
   private async commit(
     namespaceName: string,
     bucketName: string,
