@@ -27,7 +27,7 @@ export interface StreamContractOptions {
   skipCursorExpiry?: string;
   /**
    * Why this adapter's server does not hold a read open (OCI Streaming answers GetMessages at once; the long-poll wait is
-   * the platform's own extension). The cases that need a held read are skipped; one checks the answer comes at once.
+   * the platform's own extension). The cases that need a held read are skipped.
    */
   noLongPoll?: string;
 }

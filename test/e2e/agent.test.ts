@@ -168,11 +168,11 @@ describe('running commands', () => {
 
 describe('what an agent loads', () => {
   it('reads its stream and runs a TEXT command without loading the OCI SDK (it loads only for Object Storage)', async () => {
-    const added = await registerInstance(tp.dataDir, { displayName: 'no-sdk', endpoint: tp.info.endpoint });
+    const { instanceId, configFile } = await addInstance('no-sdk');
     const bundle = path.join(REPO_ROOT, 'dist', 'cli', 'runcommand-agent.js');
     // The agent bundle in a process that reports, once asked on stdin, which node_modules packages it has loaded.
     const script = [
-      `require(${JSON.stringify(bundle)}).agent(['--config', ${JSON.stringify(added.agentConfigFile)}]);`,
+      `require(${JSON.stringify(bundle)}).agent(['--config', ${JSON.stringify(configFile)}]);`,
       "process.stdin.once('data', () => {",
       "  const packages = () => [...new Set(Object.keys(require.cache).filter((f) => f.includes('/node_modules/')).map((f) => f.split('/node_modules/').pop().split('/')[0]))];",
       '  const loaded = packages();',
@@ -186,8 +186,8 @@ describe('what an agent loads', () => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
     try {
-      const id = await run('echo fine', { instanceId: added.instance.instanceId });
-      const done = await waitForState(id, TERMINAL, 15_000, added.instance.instanceId);
+      const id = await run('echo fine', { instanceId });
+      const done = await waitForState(id, TERMINAL, 15_000, instanceId);
       expect(done.lifecycleState).toBe('SUCCEEDED');
       child.stdin.write('\n');
       await waitFor('the loaded-module list', () => (out.includes('LOADED ') ? true : undefined), 5000);

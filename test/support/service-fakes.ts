@@ -96,7 +96,6 @@ export function publishedOn(world: FakeWorld, streamId: string): Array<Record<st
   return world.streams.messages(streamId).map((m) => JSON.parse(m.value.toString('utf8')) as Record<string, unknown>);
 }
 
-
 /** `store` with the keys of its reads (`get`) recorded in order; everything else goes to `store` itself. */
 export function recordingReads<S extends ObjectStore>(store: S): { store: S; reads: string[] } {
   const reads: string[] = [];

@@ -7,7 +7,6 @@ import { isGroupAlive } from '../../../agent/process-group';
 import { tempDir, waitFor } from './support/helpers';
 import { isAlive } from '../../support/processes';
 
-
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 function spec(script: string, overrides: Partial<ExecutionSpec> = {}): ExecutionSpec {
