@@ -5,11 +5,12 @@
  * and measures: dispatch latency over sequential `true` commands (create → script started, create → SUCCEEDED as a
  * client following `execution-events` sees it), sustained throughput across many instances, the platform's cost of
  * an idle fleet, function cold starts and bundle sizes, and the sweep rate; then the floor: spawning `bash -c true`,
- * a loopback HTTP round trip, an OCI request signature, a bare Node start. It prints a table and writes JSON.
+ * a loopback HTTP round trip, an OCI request signature, a bare Node start, and a command's use cases called in one
+ * process (`use-cases.ts`). It prints a table and writes JSON.
  *
  *   npm run bench -- [--smoke] [--out FILE] [--sequential N] [--throughput-sec S] [--instances N]
  *                    [--concurrency N] [--idle-agents N] [--agents-per-host N] [--throughput-agents-per-process N]
- *                    [--sweep-records N]
+ *                    [--sweep-records N] [--use-case-commands N]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -30,6 +31,7 @@ import type { StreamConsumer } from '../shared/ports/stream';
 import { SignedHttpClient } from '../agent/http';
 import { AgentStreamClient } from '../agent/stream-client';
 import { benchSweep } from './sweep';
+import { benchUseCases } from './use-cases';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'runcommand.js');
@@ -53,13 +55,15 @@ interface Options {
   idleMeasureSec: number;
   sweepRecords: number;
   coldStarts: number;
+  /** Commands through the use cases in process (the platform's floor). */
+  useCaseCommands: number;
 }
 
 function parseOptions(argv: string[]): Options {
   const smoke = argv.includes('--smoke');
   const o: Options = smoke
-    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2 }
-    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10 };
+    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2, useCaseCommands: 50 }
+    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10, useCaseCommands: 2000 };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i];
     const value = argv[i + 1];
@@ -99,6 +103,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--sweep-records':
         o.sweepRecords = num();
+        break;
+      case '--use-case-commands':
+        o.useCaseCommands = Math.max(1, num());
         break;
       default:
         throw new Error(`unknown option ${name}`);
@@ -681,7 +688,7 @@ function cpuBudgetText(c: ReturnType<typeof cpuPerCommand>): string {
 }
 
 function table(r: Results): string {
-  const { floor, latency, throughput, throughputSharedProcesses: shared, idle, functions, sweep } = r;
+  const { floor, latency, throughput, throughputSharedProcesses: shared, idle, functions, sweep, useCases } = r;
   const spawnP50 = floor.spawnBashTrueSequentialMs.p50;
   const rows: string[][] = [
     ['measure', 'result', 'floor (same run)', 'ratio to floor', 'target'],
@@ -694,6 +701,13 @@ function table(r: Results): string {
       cpuBudgetText(throughput.cpuMsPerCommand),
       `${f1((r.machine.cores * 1000) / TARGETS.commandsPerSec)} ms allows ${TARGETS.commandsPerSec}/s`,
       f2(throughput.cpuMsPerCommand.total / ((r.machine.cores * 1000) / TARGETS.commandsPerSec)),
+      '',
+    ],
+    [
+      'the same use cases in one process (create, ACK, FINISH on the embedded store; no HTTP), CPU per command (ms)',
+      `total ${f2(useCases.cpuMsPerCommand.total)}: create ${f2(useCases.cpuMsPerCommand.create)}, ACK ${f2(useCases.cpuMsPerCommand.ack)}, FINISH ${f2(useCases.cpuMsPerCommand.finish)}`,
+      `gateway + functions in the run: ${f1(throughput.cpuMsPerCommand.gateway + throughput.cpuMsPerCommand.functions)}`,
+      f1((throughput.cpuMsPerCommand.gateway + throughput.cpuMsPerCommand.functions) / useCases.cpuMsPerCommand.total),
       '',
     ],
     ...(shared
@@ -757,7 +771,9 @@ async function runAll(o: Options) {
     const functions = await measureColdStarts(o);
     log(`sweep: ${o.sweepRecords} records`);
     const { counts: _counts, ...sweep } = await benchSweep({ records: o.sweepRecords, log });
-    return { machine, options: o, floor, nodeBareRssMb, latency, throughput, throughputSharedProcesses, idle, functions, sweep, targets: TARGETS };
+    log(`use cases in process: ${o.useCaseCommands} commands`);
+    const useCases = await benchUseCases({ commands: o.useCaseCommands, warmup: Math.min(200, o.useCaseCommands) });
+    return { machine, options: o, floor, nodeBareRssMb, latency, throughput, throughputSharedProcesses, idle, functions, sweep, useCases, targets: TARGETS };
   } finally {
     await stop(platform.proc);
     rmSync(dataDir, { recursive: true, force: true });

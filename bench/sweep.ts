@@ -7,19 +7,10 @@
  * Peak RSS is sampled during the sweep; it should not grow with `records` (the sweep holds one page at a time).
  * Measured figures are in the README (Performance), from `npm run bench -- --sweep-records N`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { openDatabase } from '../shared/adapters/embedded/database';
-import { EmbeddedObjectStorage } from '../shared/adapters/embedded/object-storage';
-import { EmbeddedStreams } from '../shared/adapters/embedded/stream';
 import { createCommand } from '../shared/app/create-command';
-import type { Logger, ServiceDeps } from '../shared/app/deps';
-import { StoredIdentityDirectory } from '../shared/app/identity-directory';
-import { randomIds } from '../shared/app/ids';
 import { emptySweepCounts, sweep, type SweepCounts } from '../shared/app/sweep';
 import { DEFAULT_MAX_DELETIONS, DEFAULT_MAX_EXAMINED, DEFAULT_SWEEP_POLICY } from '../shared/domain/sweep-policy';
-import type { Principal } from '../shared/ports/identity';
+import { openEmbeddedWorld } from './embedded-world';
 
 export interface BenchSweepOptions {
   records: number;
@@ -43,55 +34,14 @@ const SEED_AGE_MS = 8 * 86_400_000;
 const RSS_SAMPLE_MS = 50;
 const MB = 1024 * 1024;
 
-const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
 export async function benchSweep(options: BenchSweepOptions): Promise<BenchSweepResult> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'rc-bench-sweep-'));
   const log = options.log ?? (() => undefined);
   const clock = { now: Date.now() - SEED_AGE_MS };
-  const clockPort = { nowMs: () => clock.now };
-  const db = openDatabase(path.join(dir, 'store.db'));
-  const streams = new EmbeddedStreams(db, { clock: clockPort });
+  const world = await openEmbeddedWorld({ nowMs: () => clock.now }, 'rc-bench-sweep-');
+  const { deps } = world;
   try {
-    const storage = new EmbeddedObjectStorage(db, { clock: clockPort });
-    const tenancyId = 'ocid1.tenancy.oc1..bench';
-    const compartmentId = 'ocid1.compartment.oc1..bench';
-    const instanceId = 'ocid1.instance.oc1..bench';
-    const identity = new StoredIdentityDirectory(storage.bucket('bench', 'iam'), { clock: clockPort });
-    const instanceStream = streams.createStream({ name: 'instance', compartmentId });
-    const events = streams.createStream({ name: 'execution-events', compartmentId });
-    await identity.putCompartment({ tenancyId, compartmentId, name: 'bench' });
-    await identity.putUser({ tenancyId, userId: 'ocid1.user.oc1..bench', name: 'bench', compartments: '*' });
-    await identity.putInstance({
-      tenancyId,
-      instanceId,
-      compartmentId,
-      displayName: 'bench',
-      streamId: instanceStream.id,
-      timeCreated: new Date(clock.now).toISOString(),
-    });
-    const deps: ServiceDeps = {
-      state: storage.bucket('bench', 'state'),
-      identity,
-      streams,
-      executionEventsStreamId: events.id,
-      clock: clockPort,
-      ids: randomIds(clockPort),
-      log: silent,
-    };
-    const principal: Principal = { type: 'user', tenancyId, userId: 'ocid1.user.oc1..bench' };
-
     for (let i = 0; i < options.records; i++) {
-      await createCommand(deps, {
-        principal,
-        spec: {
-          compartmentId,
-          displayName: `bench ${i}`,
-          executionTimeOutInSeconds: 60,
-          target: { instanceId },
-          content: { source: { sourceType: 'TEXT', text: `echo ${i}` }, output: { outputType: 'TEXT' } },
-        },
-      });
+      await createCommand(deps, { principal: world.user, spec: world.spec(`echo ${i}`, `bench ${i}`) });
       if ((i + 1) % 10_000 === 0) log(`seeded ${i + 1} records`);
     }
     clock.now = Date.now();
@@ -137,8 +87,6 @@ export async function benchSweep(options: BenchSweepOptions): Promise<BenchSweep
       counts,
     };
   } finally {
-    streams.close();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    world.close();
   }
 }

@@ -41,6 +41,8 @@ const runsOnThisBackend = process.env.RUNCOMMAND_TEST_BACKEND !== 'oci';
     positive(r.idle?.rssPerAgentMb);
     expect(Object.keys(r.functions ?? {}).sort()).toEqual(['agent-callback', 'cancel-command', 'create-command', 'object-events', 'query-commands', 'retention-sweep']);
     positive(r.sweep?.recordsPerSec);
+    const useCases = r.useCases?.cpuMsPerCommand as unknown as Record<string, number>;
+    for (const step of ['create', 'ack', 'finish', 'total']) positive(useCases[step]);
     positive(r.floor?.spawnBashTrueParallelPerSec);
     expect(output).toContain('| create → SUCCEEDED seen by a client');
   } finally {
