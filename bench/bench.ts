@@ -10,7 +10,7 @@
  *
  *   npm run bench -- [--smoke] [--out FILE] [--sequential N] [--throughput-sec S] [--instances N]
  *                    [--concurrency N] [--idle-agents N] [--agents-per-host N] [--throughput-agents-per-process N]
- *                    [--sweep-records N] [--use-case-commands N]
+ *                    [--sweep-records N] [--use-case-commands N] [--follower-gap-ms N]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -57,13 +57,15 @@ interface Options {
   coldStarts: number;
   /** Commands through the use cases in process (the platform's floor). */
   useCaseCommands: number;
+  /** The throughput run's follower waits this long after a poll that brought events (see `Completions`). */
+  followerGapMs: number;
 }
 
 function parseOptions(argv: string[]): Options {
   const smoke = argv.includes('--smoke');
   const o: Options = smoke
-    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2, useCaseCommands: 50 }
-    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10, useCaseCommands: 2000 };
+    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2, useCaseCommands: 50, followerGapMs: 20 }
+    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10, useCaseCommands: 2000, followerGapMs: 20 };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i];
     const value = argv[i + 1];
@@ -106,6 +108,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--use-case-commands':
         o.useCaseCommands = Math.max(1, num());
+        break;
+      case '--follower-gap-ms':
+        o.followerGapMs = num();
         break;
       default:
         throw new Error(`unknown option ${name}`);
@@ -237,12 +242,31 @@ interface Proc {
 function start(args: string[], env: NodeJS.ProcessEnv = {}, executable = process.execPath): Proc {
   const child = spawn(executable, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
+  // The last 20,000 characters or more, kept without copying them on every chunk: an agent writes a log line to
+  // stderr for every step of every command.
+  let chunks: string[] = [];
+  let size = 0;
   const keep = (c: Buffer) => {
-    out = (out + c.toString('utf8')).slice(-20_000);
+    const text = c.toString('utf8');
+    chunks.push(text);
+    size += text.length;
+    if (size > 40_000) {
+      out = (out + chunks.join('')).slice(-20_000);
+      chunks = [];
+      size = 0;
+    }
+  };
+  const output = () => {
+    if (chunks.length > 0) {
+      out = (out + chunks.join('')).slice(-20_000);
+      chunks = [];
+      size = 0;
+    }
+    return out;
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  return { child, output: () => out, exited: new Promise((r) => child.once('exit', () => r())) };
+  return { child, output, exited: new Promise((r) => child.once('exit', () => r())) };
 }
 
 async function stop(p: Proc): Promise<void> {
@@ -376,21 +400,32 @@ function createTrue(p: Platform, instanceId: string) {
   });
 }
 
-/** Follows `execution-events` and resolves each command's terminal state, the fastest way a client can wait. */
+/**
+ * Follows `execution-events` and resolves each command's terminal state. With `gapMs` 0 (the latency run) it polls
+ * again as soon as a poll answers, the fastest way a client can wait. The throughput run's load generator waits
+ * `gapMs` after a poll that brought events before the next one, so that under load one poll brings many events
+ * instead of one or two: the follower is the load generator's, not the system's, and its polls would otherwise take
+ * CPU from the system being measured (the events, and so the commands' states, are the same).
+ */
 class Completions {
   private readonly waiting = new Map<string, (e: models.InstanceAgentCommandExecution) => void>();
   private readonly early = new Map<string, models.InstanceAgentCommandExecution>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
+  /** Polls made, for the results. */
+  polls = 0;
 
-  private constructor(private readonly follower: ExecutionEventFollower) {}
+  private constructor(
+    private readonly follower: ExecutionEventFollower,
+    private readonly gapMs: number,
+  ) {}
 
   /** Follows with Oracle's SDK (`OciStream`) unless another consumer of the stream is given. */
-  static async open(p: Platform, consumer?: StreamConsumer): Promise<Completions> {
+  static async open(p: Platform, options: { consumer?: StreamConsumer; gapMs?: number } = {}): Promise<Completions> {
     const stream =
-      consumer ??
+      options.consumer ??
       new OciStream({ endpoint: p.info.endpoint, authProvider: new common.ConfigFileAuthenticationDetailsProvider(p.info.ociConfigFile, p.info.ociProfile) });
-    const c = new Completions(await ExecutionEventFollower.open(stream, p.info.executionEventsStreamId, 1));
+    const c = new Completions(await ExecutionEventFollower.open(stream, p.info.executionEventsStreamId, 1), options.gapMs ?? 0);
     c.loop = c.run();
     return c;
   }
@@ -400,6 +435,8 @@ class Completions {
       let seen: models.InstanceAgentCommandExecution[];
       try {
         seen = await this.follower.pollAll(20_000, this.abort.signal);
+        this.polls++;
+        if (seen.length > 0 && this.gapMs > 0) await new Promise((r) => setTimeout(r, this.gapMs));
       } catch (e) {
         if (this.abort.signal.aborted) return;
         throw e;
@@ -558,7 +595,7 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
     await waitFor('every agent host', () => (agents.every((a) => a.output().includes('ready')) ? true : undefined), 120_000);
   }
   const client = await LeanClient.open(p);
-  const completions = await Completions.open(p, client.events);
+  const completions = await Completions.open(p, { consumer: client.events, gapMs: o.followerGapMs });
   await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 5000)); // agents connect
   const agentPids = agents.map((a) => a.child.pid as number);
   const budgetBefore = cpuSnapshot(p, agentPids);
@@ -600,6 +637,8 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
       instances: o.instances,
       agentsPerProcess,
       concurrency: o.concurrency,
+      followerGapMs: o.followerGapMs,
+      followerPolls: completions.polls,
       completed,
       errors,
       errorSamples,

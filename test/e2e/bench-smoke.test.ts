@@ -34,6 +34,8 @@ const runsOnThisBackend = process.env.RUNCOMMAND_TEST_BACKEND !== 'oci';
     expect((r.latency?.createToStartedMs as { n: number }).n).toBe(10);
     expect(r.throughput).toMatchObject({ errors: 0 });
     expect(r.throughput?.completed as number).toBeGreaterThan(0);
+    expect(r.throughput).toMatchObject({ followerGapMs: 20 });
+    positive(r.throughput?.followerPolls);
     const cpu = r.throughput?.cpuMsPerCommand as Record<string, number>;
     for (const part of ['agents', 'gateway', 'functions', 'loadGenerator']) positive(cpu[part]);
     expect(r.throughputSharedProcesses).toMatchObject({ errors: 0 });
