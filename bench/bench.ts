@@ -550,6 +550,9 @@ async function measureLatency(p: Platform, o: Options) {
       await completions.done(c.instanceAgentCommand.id);
     }
     const runs: Array<{ id: string; createdAtMs: number; createMs: number; succeededMs: number; state: string }> = [];
+    const agentPid = agent.child.pid as number;
+    const agentTicksBefore = cpuTicks(agentPid);
+    const loopStartMs = performance.now();
     for (let i = 0; i < o.sequential; i++) {
       const createdAtMs = Date.now();
       const t0 = performance.now();
@@ -558,6 +561,10 @@ async function measureLatency(p: Platform, o: Options) {
       const done = await completions.done(c.instanceAgentCommand.id);
       runs.push({ id: c.instanceAgentCommand.id, createdAtMs, createMs, succeededMs: performance.now() - t0, state: done.lifecycleState });
     }
+    // The agent's own CPU while busy with one command after another: set against the throughput run's agents, each
+    // of which sees a few commands a second, it shows what an agent costs when it is kept warm.
+    const agentCpuMsPerCommand = ((cpuTicks(agentPid) - agentTicksBefore) * 1000) / TICKS_PER_SEC / runs.length;
+    const commandsPerSec = runs.length / ((performance.now() - loopStartMs) / 1000);
     await new Promise((r) => setTimeout(r, 300)); // the agent's log is written asynchronously
     const started = agentStartTimes(p.info.localAgentConfigFile);
     const toStarted = runs.flatMap((r) => (started.has(r.id) ? [(started.get(r.id) as number) - r.createdAtMs] : []));
@@ -569,6 +576,8 @@ async function measureLatency(p: Platform, o: Options) {
       createToStartedMs: percentiles(toStarted),
       createToSucceededMs: percentiles(runs.map((r) => r.succeededMs)),
       agentRssMb: idleRss,
+      agentCpuMsPerCommand,
+      commandsPerSec,
       agentPeakRssMb: rssMb(agent.child.pid as number, 'VmHWM'),
     };
   } finally {
@@ -756,8 +765,21 @@ function table(r: Results): string {
           `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`,
           f2(shared.commandsPerSec / floor.spawnBashTrueParallelPerSec),
           '',
+        ], [
+          `throughput, ${shared.agentsPerProcess} agents per process: CPU per command (ms), by part`,
+          cpuBudgetText(shared.cpuMsPerCommand),
+          `${f1((r.machine.cores * 1000) / TARGETS.commandsPerSec)} ms allows ${TARGETS.commandsPerSec}/s`,
+          f2(shared.cpuMsPerCommand.total / ((r.machine.cores * 1000) / TARGETS.commandsPerSec)),
+          '',
         ]]
       : []),
+    [
+      'agent CPU per command (ms, without the script): one agent kept busy (the latency run) / each of the throughput run\'s agents',
+      `${f2(latency.agentCpuMsPerCommand)} at ${f1(latency.commandsPerSec)}/s / ${f2(throughput.cpuMsPerCommand.agents)} at ${f1(throughput.commandsPerSec / throughput.instances)}/s each`,
+      '',
+      '',
+      '',
+    ],
     [`idle fleet: platform CPU with ${idle.agents} agents connected`, `${f2(idle.platformCpuPercentOfOneCore)} % of a core`, '0', '', `≤ ${TARGETS.idlePlatformCpuPercent} %: ${mark(idle.platformCpuPercentOfOneCore <= TARGETS.idlePlatformCpuPercent)}`],
     ['idle fleet: platform RSS (gateway + functions)', `${f1(idle.platformRssMb)} MB`, '', '', ''],
     [`idle fleet: RSS per agent (${idle.agentsPerProcess} agents per process)`, `${f1(idle.rssPerAgentMb)} MB`, '', '', ''],

@@ -32,6 +32,9 @@ const runsOnThisBackend = process.env.RUNCOMMAND_TEST_BACKEND !== 'oci';
     positive((r.latency?.createToSucceededMs as { p50: number }).p50);
     // Every command's start was found in the agent's log.
     expect((r.latency?.createToStartedMs as { n: number }).n).toBe(10);
+    // Clock ticks are 10 ms and the smoke run is 10 commands, so this may be 0; NaN or a missing figure fails.
+    expect(r.latency?.agentCpuMsPerCommand as number).toBeGreaterThanOrEqual(0);
+    positive(r.latency?.commandsPerSec);
     expect(r.throughput).toMatchObject({ errors: 0 });
     expect(r.throughput?.completed as number).toBeGreaterThan(0);
     expect(r.throughput).toMatchObject({ followerGapMs: 20 });
