@@ -1,18 +1,18 @@
 /**
- * The agent's HTTP: signed JSON requests over node:http(s) with keep-alive connections, a per-request idle timeout,
+ * The agent's HTTP: signed JSON requests over keep-alive connections (`http1.ts`), with a per-request idle timeout,
  * an abort signal and a cap on the answer size. The reporter and the stream reader both use it; neither needs the
  * OCI SDK for it (the signature is `shared/api/signature.ts`'s, the same OCI HTTP Signature v1 the SDK sends).
  */
-import http from 'node:http';
-import https from 'node:https';
 import { BODY_METHODS, type RequestToSign } from '../shared/api/signature';
+import { Http1Pool } from './http1';
 
 /** `shared/api/signature.ts`'s `signRequest` with the key bound: returns the headers to add. */
 export type RequestSigner = (req: RequestToSign) => Record<string, string>;
 
 export interface HttpAnswer {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  /** Lower-case names. */
+  headers: Record<string, string>;
   text: string;
 }
 
@@ -46,11 +46,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024;
 
 export class SignedHttpClient {
-  /** Keep-alive pools: a long poll's connection is reused by the next call instead of a new TCP (and TLS) handshake. */
-  private readonly agents = {
-    http: new http.Agent({ keepAlive: true, maxSockets: 16 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 16 }),
-  };
+  /** Keep-alive connections: a long poll's connection is reused by the next call instead of a new TCP (and TLS) handshake. */
+  private readonly pool = new Http1Pool({ maxConnectionsPerOrigin: 16 });
 
   constructor(private readonly options: SignedHttpClientOptions) {}
 
@@ -67,45 +64,26 @@ export class SignedHttpClient {
       headers['content-length'] = String(Buffer.byteLength(body, 'utf8'));
     }
     Object.assign(headers, this.options.sign({ method, url, headers: { ...headers }, ...(body !== undefined ? { body } : {}) }));
-    return this.send(method, url, headers, body, options);
-  }
-
-  /** Closes idle keep-alive connections. */
-  close(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
-  }
-
-  private send(method: string, url: URL, headers: Record<string, string>, body: string | undefined, options: SignedRequestOptions): Promise<HttpAnswer> {
-    const secure = url.protocol === 'https:';
-    const maxBytes = this.options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
-    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    return new Promise((resolve, reject) => {
-      const requestOptions: https.RequestOptions = {
+    try {
+      const answer = await this.pool.request({
         method,
+        url,
         headers,
-        timeout: timeoutMs,
-        agent: secure ? this.agents.https : this.agents.http,
+        ...(body !== undefined ? { body } : {}),
+        timeoutMs: options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        maxAnswerBytes: this.options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
-      };
-      const req = (secure ? https : http).request(url, requestOptions, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBytes) {
-            res.destroy(new Error(`the answer is larger than ${maxBytes} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', (err) => reject(new HttpTransportError(`${method} ${url.pathname}: reading the answer failed: ${err.message}`, { cause: err })));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${timeoutMs} ms`)));
-      req.on('error', (err) => reject(new HttpTransportError(`${method} ${url.pathname}: ${err.message}`, { cause: err })));
-      req.end(body);
-    });
+      return { status: answer.status, headers: answer.headers, text: answer.body.toString('utf8') };
+    } catch (err) {
+      if (err instanceof TypeError) throw err;
+      throw new HttpTransportError(`${method} ${url.pathname}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Closes its connections. */
+  close(): void {
+    this.pool.close();
   }
 }
 

@@ -1,0 +1,424 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import { AnswerError, AnswerParser, Http1Pool, requestText, type Http1Request } from '../../../agent/http1';
+
+const MAX = 64 * 1024;
+
+/** Feeds `text` in pieces of `step` bytes; resolves whether the answer completed, and where. */
+function feed(parser: AnswerParser, text: string | Buffer, step: number): { complete: boolean; afterBytes: number } {
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+  for (let at = 0; at < bytes.length; at += step) {
+    if (parser.push(bytes.subarray(at, at + step))) return { complete: true, afterBytes: Math.min(at + step, bytes.length) };
+  }
+  return { complete: false, afterBytes: bytes.length };
+}
+
+const CHUNKED = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n' + '4;ext=1\r\n{"a"\r\n' + '9\r\n:"hello"}\r\n' + '0\r\nX-Trailer: t\r\n\r\n';
+
+describe('AnswerParser', () => {
+  it.each([1, 2, 7, 1000])('reads a Content-Length answer fed %i bytes at a time', (step) => {
+    const parser = new AnswerParser('GET', MAX);
+    const body = '{"ok":true,"text":"é"}';
+    const text = `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\nOPC-Next-Cursor: c2\r\nX-Dup: a\r\nX-Dup: b\r\n\r\n`;
+    expect(feed(parser, Buffer.concat([Buffer.from(text, 'latin1'), Buffer.from(body, 'utf8')]), step).complete).toBe(true);
+    expect(parser.status).toBe(200);
+    expect(parser.headers).toEqual({ 'content-length': String(Buffer.byteLength(body)), 'opc-next-cursor': 'c2', 'x-dup': 'a, b' });
+    expect(parser.body().toString('utf8')).toBe(body);
+    expect(parser.keepAlive).toBe(true);
+    expect(parser.leftover).toBe(0);
+  });
+
+  it.each([1, 3, 1000])('reads a chunked answer with extensions and trailers, fed %i bytes at a time', (step) => {
+    const parser = new AnswerParser('GET', MAX);
+    expect(feed(parser, CHUNKED, step)).toEqual({ complete: true, afterBytes: CHUNKED.length });
+    expect(parser.body().toString()).toBe('{"a":"hello"}');
+  });
+
+  it('is not complete until the last byte of the answer', () => {
+    const parser = new AnswerParser('GET', MAX);
+    expect(parser.push(Buffer.from(CHUNKED.slice(0, -1), 'latin1'))).toBe(false);
+    expect(parser.push(Buffer.from(CHUNKED.slice(-1), 'latin1'))).toBe(true);
+  });
+
+  it('reads no body for a 204, a 304 and a HEAD', () => {
+    expect(new AnswerParser('POST', MAX).push(Buffer.from('HTTP/1.1 204 No Content\r\n\r\n'))).toBe(true);
+    expect(new AnswerParser('GET', MAX).push(Buffer.from('HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n'))).toBe(true);
+    const head = new AnswerParser('HEAD', MAX);
+    expect(head.push(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'))).toBe(true);
+    expect(head.body()).toEqual(Buffer.alloc(0));
+  });
+
+  it('reads a body without length to the end of the connection, and never reuses that connection', () => {
+    const parser = new AnswerParser('GET', MAX);
+    expect(parser.push(Buffer.from('HTTP/1.1 200 OK\r\n\r\nabc'))).toBe(false);
+    expect(parser.push(Buffer.from('def'))).toBe(false);
+    expect(parser.end()).toBe(true);
+    expect(parser.body().toString()).toBe('abcdef');
+    expect(parser.keepAlive).toBe(false);
+  });
+
+  it('fails an answer cut short: end() is false unless the body runs to the end of the connection', () => {
+    const parser = new AnswerParser('GET', MAX);
+    parser.push(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'));
+    expect(parser.end()).toBe(false);
+  });
+
+  it('skips 1xx answers before the real one', () => {
+    const parser = new AnswerParser('POST', MAX);
+    expect(feed(parser, 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok', 5).complete).toBe(true);
+    expect(parser.status).toBe(201);
+    expect(parser.headers).toEqual({ 'content-length': '2' });
+  });
+
+  it.each([
+    ['HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', false],
+    ['HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 0\r\n\r\n', false],
+    ['HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n', false],
+    ['HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n', true],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', true],
+  ])('decides whether the connection may be reused: %j', (text, keepAlive) => {
+    const parser = new AnswerParser('GET', MAX);
+    expect(parser.push(Buffer.from(text))).toBe(true);
+    expect(parser.keepAlive).toBe(keepAlive);
+  });
+
+  it('counts bytes past the answer, so that connection is not reused', () => {
+    const parser = new AnswerParser('GET', MAX);
+    expect(parser.push(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1'))).toBe(true);
+    expect(parser.leftover).toBe(8);
+  });
+
+  it('accepts a repeated Content-Length that agrees and refuses one that does not', () => {
+    expect(new AnswerParser('GET', MAX).push(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx'))).toBe(true);
+    expect(() => new AnswerParser('GET', MAX).push(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx'))).toThrow(AnswerError);
+  });
+
+  it.each([
+    ['a Content-Length over the limit, before reading the body', 'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n'],
+    ['a chunked body over the limit', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nabcdef\r\n0\r\n\r\n'],
+    ['a body without length over the limit', 'HTTP/1.1 200 OK\r\n\r\nabcdefabcdef'],
+  ])('refuses %s', (_name, text) => {
+    expect(() => new AnswerParser('GET', 10).push(Buffer.from(text))).toThrow('the answer is larger than 10 bytes');
+  });
+
+  it.each([
+    ['a status line that is not HTTP/1.x', 'HTTP/2 200\r\n\r\n', /status line/],
+    ['garbage', 'hello\r\n\r\n', /status line/],
+    ['a header line without a colon', 'HTTP/1.1 200 OK\r\nbroken\r\n\r\n', /malformed header/],
+    ['a folded header line', 'HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n', /malformed header/],
+    ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', /invalid chunk size/],
+    ['a chunk without its CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naXX', /closing CRLF/],
+    ['a negative Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n', /invalid Content-Length/],
+    ['a switch of protocols', 'HTTP/1.1 101 Switching Protocols\r\n\r\n', /switched protocols/],
+  ])('refuses %s', (_name, text, message) => {
+    expect(() => new AnswerParser('GET', MAX).push(Buffer.from(text))).toThrow(message);
+  });
+
+  it('refuses headers larger than 64 KiB without waiting for their end', () => {
+    const parser = new AnswerParser('GET', MAX);
+    expect(() => parser.push(Buffer.from(`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(70 * 1024)}`))).toThrow(/headers are larger/);
+  });
+});
+
+describe('requestText', () => {
+  it('writes the request line with path and query, the headers in order, and the body', () => {
+    expect(requestText('POST', new URL('http://h:1/a/b?c=d%20e'), { host: 'h:1', 'content-length': '2' }, '{}')).toBe(
+      'POST /a/b?c=d%20e HTTP/1.1\r\nhost: h:1\r\ncontent-length: 2\r\n\r\n{}',
+    );
+  });
+
+  it('refuses a header that would break the framing', () => {
+    expect(() => requestText('GET', new URL('http://h/'), { 'x-a': 'b\r\nx-injected: 1' }, undefined)).toThrow(TypeError);
+    expect(() => requestText('GET', new URL('http://h/'), { 'x a': 'b' }, undefined)).toThrow(TypeError);
+    expect(() => requestText('GET', new URL('http://h/'), { 'x-a': 'é' }, undefined)).toThrow(TypeError);
+    expect(() => requestText('GET /x', new URL('http://h/'), {}, undefined)).toThrow(TypeError);
+  });
+});
+
+/** A raw TCP server: `onRequest` gets each socket and the text received so far, and answers however it likes. */
+async function withRawServer(onData: (socket: net.Socket, received: string) => void, run: (url: URL, connections: () => number) => Promise<void>): Promise<void> {
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      onData(socket, received);
+      if (received.includes('\r\n\r\n')) received = '';
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await run(new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/p?q=1`), () => connections);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+function get(url: URL, over: Partial<Http1Request> = {}): Http1Request {
+  return { method: 'GET', url, headers: { host: url.host }, timeoutMs: 2000, maxAnswerBytes: MAX, ...over };
+}
+
+const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+
+describe('Http1Pool', () => {
+  it('sends one request at a time on a kept-alive connection and reuses it', async () => {
+    const seen: string[] = [];
+    await withRawServer(
+      (socket, received) => {
+        if (!received.includes('\r\n\r\n')) return;
+        seen.push(received);
+        socket.write(OK);
+      },
+      async (url, connections) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        for (let i = 0; i < 3; i++) {
+          const answer = await pool.request(get(url));
+          expect(answer).toEqual({ status: 200, headers: { 'content-length': '2' }, body: Buffer.from('ok') });
+        }
+        expect(connections()).toBe(1);
+        expect(seen).toEqual(Array(3).fill(`GET /p?q=1 HTTP/1.1\r\nhost: ${url.host}\r\n\r\n`));
+        pool.close();
+      },
+    );
+  });
+
+  it('opens at most maxConnectionsPerOrigin connections; further requests wait for one', async () => {
+    const held: net.Socket[] = [];
+    await withRawServer(
+      (socket, received) => {
+        if (received.includes('\r\n\r\n')) held.push(socket);
+      },
+      async (url, connections) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 2 });
+        const answers = Promise.all([1, 2, 3, 4].map(() => pool.request(get(url))));
+        await waitUntil(() => held.length === 2);
+        expect(connections()).toBe(2);
+        // Each answer frees a connection for a waiting request, until all four are answered on the same two.
+        while (held.length > 0) (held.shift() as net.Socket).write(OK);
+        await waitUntil(() => held.length === 2);
+        while (held.length > 0) (held.shift() as net.Socket).write(OK);
+        expect((await answers).map((a) => a.status)).toEqual([200, 200, 200, 200]);
+        expect(connections()).toBe(2);
+        pool.close();
+      },
+    );
+  });
+
+  it('opens a new connection after an answer with Connection: close', async () => {
+    await withRawServer(
+      (socket, received) => {
+        if (received.includes('\r\n\r\n')) socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok');
+      },
+      async (url, connections) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        await pool.request(get(url));
+        await pool.request(get(url));
+        expect(connections()).toBe(2);
+        pool.close();
+      },
+    );
+  });
+
+  it('reads a chunked answer written a few bytes at a time', async () => {
+    await withRawServer(
+      (socket, received) => {
+        if (!received.includes('\r\n\r\n')) return;
+        let at = 0;
+        const next = (): void => {
+          if (at >= CHUNKED.length) return;
+          socket.write(CHUNKED.slice(at, at + 5));
+          at += 5;
+          setImmediate(next);
+        };
+        next();
+      },
+      async (url) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        expect((await pool.request(get(url))).body.toString()).toBe('{"a":"hello"}');
+        pool.close();
+      },
+    );
+  });
+
+  it('fails a request whose server stays silent past the timeout, and closes that connection', async () => {
+    await withRawServer(
+      () => undefined,
+      async (url) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        await expect(pool.request(get(url, { timeoutMs: 100 }))).rejects.toThrow(`no answer from ${url.host} within 100 ms`);
+        pool.close();
+      },
+    );
+  });
+
+  it('fails a request whose connection closes before the answer is complete', async () => {
+    await withRawServer(
+      (socket, received) => {
+        if (received.includes('\r\n\r\n')) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+      },
+      async (url) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        await expect(pool.request(get(url))).rejects.toThrow('the connection closed before the answer was complete');
+        pool.close();
+      },
+    );
+  });
+
+  it('refuses a refused connection with its error', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+    await expect(pool.request(get(new URL(`http://127.0.0.1:${port}/`)))).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('fails an oversized answer and then serves the next request on a new connection', async () => {
+    let n = 0;
+    await withRawServer(
+      (socket, received) => {
+        if (!received.includes('\r\n\r\n')) return;
+        n++;
+        socket.write(n === 1 ? 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' : OK);
+      },
+      async (url, connections) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        await expect(pool.request(get(url, { maxAnswerBytes: 10 }))).rejects.toThrow('the answer is larger than 10 bytes');
+        await expect(pool.request(get(url))).resolves.toMatchObject({ status: 200 });
+        expect(connections()).toBe(2);
+        pool.close();
+      },
+    );
+  });
+
+  it('drops a connection that sends bytes nobody asked for, and a connection the server closed while idle', async () => {
+    const sockets: net.Socket[] = [];
+    await withRawServer(
+      (socket, received) => {
+        if (!received.includes('\r\n\r\n')) return;
+        sockets.push(socket);
+        socket.write(OK);
+      },
+      async (url, connections) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        await pool.request(get(url));
+        (sockets[0] as net.Socket).write('HTTP/1.1 408 Request Timeout\r\n\r\n');
+        await waitUntil(() => (sockets[0] as net.Socket).destroyed || (sockets[0] as net.Socket).readableEnded);
+        await pool.request(get(url));
+        expect(connections()).toBe(2);
+        (sockets[1] as net.Socket).end();
+        await waitUntil(() => (sockets[1] as net.Socket).closed);
+        await new Promise((r) => setTimeout(r, 20));
+        await pool.request(get(url));
+        expect(connections()).toBe(3);
+        pool.close();
+      },
+    );
+  });
+
+  it('ends a request when its signal aborts, with the reason, and releases a request waiting for a connection', async () => {
+    await withRawServer(
+      () => undefined,
+      async (url) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 1 });
+        const controller = new AbortController();
+        const sent = pool.request(get(url, { signal: controller.signal, timeoutMs: 10_000 }));
+        const waiting = pool.request(get(url, { signal: controller.signal, timeoutMs: 10_000 }));
+        setTimeout(() => controller.abort(new Error('stopping')), 50);
+        await expect(sent).rejects.toThrow('stopping');
+        await expect(waiting).rejects.toThrow('stopping');
+        await expect(pool.request(get(url, { signal: controller.signal }))).rejects.toThrow('stopping');
+        pool.close();
+      },
+    );
+  });
+
+  it('fails requests under way when closed', async () => {
+    await withRawServer(
+      () => undefined,
+      async (url) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        const sent = pool.request(get(url, { timeoutMs: 10_000 }));
+        await new Promise((r) => setTimeout(r, 50));
+        pool.close();
+        await expect(sent).rejects.toThrow('socket hang up');
+      },
+    );
+  });
+
+  it('talks to node:http, POSTing a body and reading its answer', async () => {
+    const server = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ method: req.method, url: req.url, body: Buffer.concat(parts).toString('utf8') }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/r?x=1`);
+    const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+    try {
+      const body = '{"é":1}';
+      const answer = await pool.request({ ...get(url), method: 'POST', body, headers: { host: url.host, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
+      expect(JSON.parse(answer.body.toString('utf8'))).toEqual({ method: 'POST', url: '/r?x=1', body });
+      expect(answer.headers['content-type']).toBe('application/json');
+    } finally {
+      pool.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  describe('over TLS (test certificate for localhost and 127.0.0.1)', () => {
+    const tlsDir = path.join(__dirname, '..', '..', 'support', 'tls');
+    const cert = readFileSync(path.join(tlsDir, 'localhost.crt'));
+    const key = readFileSync(path.join(tlsDir, 'localhost.key'));
+
+    async function withTlsServer(run: (port: number) => Promise<void>): Promise<void> {
+      const server = https.createServer({ cert, key }, (_req, res) => res.end('secure'));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        await run((server.address() as net.AddressInfo).port);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    }
+
+    it('verifies the server against the given CA, by host name and by IP address', async () => {
+      await withTlsServer(async (port) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4, ca: cert });
+        for (const host of ['localhost', '127.0.0.1']) {
+          const url = new URL(`https://${host}:${port}/`);
+          expect((await pool.request(get(url))).body.toString()).toBe('secure');
+        }
+        pool.close();
+      });
+    });
+
+    it('refuses a server its CAs do not trust', async () => {
+      await withTlsServer(async (port) => {
+        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+        await expect(pool.request(get(new URL(`https://127.0.0.1:${port}/`)))).rejects.toThrow(/self[- ]signed/);
+        pool.close();
+      });
+    });
+  });
+});
+
+async function waitUntil(check: () => boolean, timeoutMs = 2000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
