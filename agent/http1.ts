@@ -321,7 +321,11 @@ class Connection {
   private onEnd(): void {
     this.ended = true;
     const exchange = this.exchange;
-    if (exchange === undefined) return;
+    if (exchange === undefined) {
+      // The server closed an idle connection: destroyed now, so the pool never hands it out before its 'close'.
+      this.destroy();
+      return;
+    }
     if (exchange.parser.end()) this.complete(exchange);
     else this.fail(new Error('the connection closed before the answer was complete'));
   }
