@@ -167,10 +167,20 @@ export class EmbeddedStreams implements Stream {
         `DELETE FROM stream_messages WHERE seq IN
          (SELECT seq FROM stream_messages WHERE timestamp_ms < ? ORDER BY timestamp_ms LIMIT ?)`,
       ),
-      purgeExpired: db.prepare(
+      // The purges find their rows through an index: a LIMIT does not bound a scan that finds nothing to delete,
+      // and this runs on every scheduler tick, in the gateway, over every retained message.
+      purgeDeletedStreams: db.prepare(
+        `DELETE FROM stream_messages WHERE seq IN
+         (SELECT m.seq FROM streams s CROSS JOIN stream_messages m ON m.stream_id = s.id
+          WHERE s.lifecycle_state = 'DELETED' LIMIT ?)`,
+      ),
+      // Only messages older than the shortest retention can have expired: that bound is the time index's range.
+      purgePastRetention: db.prepare(
         `DELETE FROM stream_messages WHERE seq IN
          (SELECT m.seq FROM stream_messages m JOIN streams s ON s.id = m.stream_id
-          WHERE s.lifecycle_state = 'DELETED' OR m.timestamp_ms < ? - s.retention_hours * 3600000 LIMIT ?)`,
+          WHERE m.timestamp_ms < @nowMs - (SELECT min(retention_hours) FROM streams) * 3600000
+            AND m.timestamp_ms < @nowMs - s.retention_hours * 3600000
+          LIMIT @maxRows)`,
       ),
     };
     let siblings = instancesByDatabase.get(db);
@@ -359,7 +369,12 @@ export class EmbeddedStreams implements Stream {
   /** Deletes up to `maxRows` messages past their stream's retention, or of deleted streams; returns how many. */
   purgeExpired(maxRows: number): number {
     const nowMs = this.clock.nowMs();
-    return this.sql(() => this.statements.purgeExpired.run(nowMs, Math.max(0, Math.floor(maxRows))).changes);
+    const limit = Math.max(0, Math.floor(maxRows));
+    return this.sql(() => {
+      const deleted = this.statements.purgeDeletedStreams.run(limit).changes;
+      if (deleted >= limit) return deleted;
+      return deleted + this.statements.purgePastRetention.run({ nowMs, maxRows: limit - deleted }).changes;
+    });
   }
 
   /** Ends every wait and stops the poll timer; the database stays open (it belongs to the caller). */

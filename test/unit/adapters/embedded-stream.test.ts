@@ -375,5 +375,21 @@ describe('EmbeddedStreams', () => {
       expect(values(await readAll(streams, week.id))).toEqual(['first', 'second']);
       expect(db.prepare('SELECT count(*) FROM stream_messages WHERE stream_id = ?').pluck().get(gone.id)).toBe(0);
     });
+
+    it('purges at most maxRows messages a call, a deleted stream’s first', async () => {
+      const day = streams.createStream({ name: 'day', compartmentId: COMPARTMENT, retentionInHours: 24 });
+      const gone = streams.createStream({ name: 'gone', compartmentId: COMPARTMENT });
+      await streams.publish(day.id, [{ value: 'a' }, { value: 'b' }]);
+      await streams.publish(gone.id, [{ value: 'x' }, { value: 'y' }]);
+      streams.deleteStream(gone.id);
+      nowMs = START_MS + 25 * HOUR_MS;
+      const left = (id: string) => db.prepare('SELECT count(*) FROM stream_messages WHERE stream_id = ?').pluck().get(id);
+      expect(streams.purgeExpired(1)).toBe(1);
+      expect([left(gone.id), left(day.id)]).toEqual([1, 2]);
+      expect(streams.purgeExpired(2)).toBe(2);
+      expect([left(gone.id), left(day.id)]).toEqual([0, 1]);
+      expect(streams.purgeExpired(5)).toBe(1);
+      expect(streams.purgeExpired(5)).toBe(0);
+    });
   });
 });
