@@ -138,8 +138,15 @@ describe('requestText', () => {
   });
 });
 
-/** A raw TCP server: `onRequest` gets each socket and the text received so far, and answers however it likes. */
-async function withRawServer(onData: (socket: net.Socket, received: string) => void, run: (url: URL, connections: () => number) => Promise<void>): Promise<void> {
+/**
+ * A raw TCP server: `onData` gets each socket and the text received so far, and answers however it likes; `run` gets
+ * a pool (closed afterwards) and the server's URL and connection count.
+ */
+async function withRawServer(
+  onData: (socket: net.Socket, received: string) => void,
+  run: (pool: Http1Pool, url: URL, connections: () => number) => Promise<void>,
+  maxConnectionsPerOrigin = 4,
+): Promise<void> {
   let connections = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -155,9 +162,11 @@ async function withRawServer(onData: (socket: net.Socket, received: string) => v
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const pool = new Http1Pool({ maxConnectionsPerOrigin });
   try {
-    await run(new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/p?q=1`), () => connections);
+    await run(pool, new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/p?q=1`), () => connections);
   } finally {
+    pool.close();
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
   }
@@ -178,15 +187,13 @@ describe('Http1Pool', () => {
         seen.push(received);
         socket.write(OK);
       },
-      async (url, connections) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+      async (pool, url, connections) => {
         for (let i = 0; i < 3; i++) {
           const answer = await pool.request(get(url));
           expect(answer).toEqual({ status: 200, headers: { 'content-length': '2' }, body: Buffer.from('ok') });
         }
         expect(connections()).toBe(1);
         expect(seen).toEqual(Array(3).fill(`GET /p?q=1 HTTP/1.1\r\nhost: ${url.host}\r\n\r\n`));
-        pool.close();
       },
     );
   });
@@ -197,8 +204,7 @@ describe('Http1Pool', () => {
       (socket, received) => {
         if (received.includes('\r\n\r\n')) held.push(socket);
       },
-      async (url, connections) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 2 });
+      async (pool, url, connections) => {
         const answers = Promise.all([1, 2, 3, 4].map(() => pool.request(get(url))));
         await waitUntil(() => held.length === 2);
         expect(connections()).toBe(2);
@@ -208,8 +214,8 @@ describe('Http1Pool', () => {
         while (held.length > 0) (held.shift() as net.Socket).write(OK);
         expect((await answers).map((a) => a.status)).toEqual([200, 200, 200, 200]);
         expect(connections()).toBe(2);
-        pool.close();
       },
+      2,
     );
   });
 
@@ -218,12 +224,10 @@ describe('Http1Pool', () => {
       (socket, received) => {
         if (received.includes('\r\n\r\n')) socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok');
       },
-      async (url, connections) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+      async (pool, url, connections) => {
         await pool.request(get(url));
         await pool.request(get(url));
         expect(connections()).toBe(2);
-        pool.close();
       },
     );
   });
@@ -241,10 +245,8 @@ describe('Http1Pool', () => {
         };
         next();
       },
-      async (url) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+      async (pool, url) => {
         expect((await pool.request(get(url))).body.toString()).toBe('{"a":"hello"}');
-        pool.close();
       },
     );
   });
@@ -252,10 +254,8 @@ describe('Http1Pool', () => {
   it('fails a request whose server stays silent past the timeout, and closes that connection', async () => {
     await withRawServer(
       () => undefined,
-      async (url) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+      async (pool, url) => {
         await expect(pool.request(get(url, { timeoutMs: 100 }))).rejects.toThrow(`no answer from ${url.host} within 100 ms`);
-        pool.close();
       },
     );
   });
@@ -265,10 +265,8 @@ describe('Http1Pool', () => {
       (socket, received) => {
         if (received.includes('\r\n\r\n')) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
       },
-      async (url) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+      async (pool, url) => {
         await expect(pool.request(get(url))).rejects.toThrow('the connection closed before the answer was complete');
-        pool.close();
       },
     );
   });
@@ -290,12 +288,10 @@ describe('Http1Pool', () => {
         n++;
         socket.write(n === 1 ? 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' : OK);
       },
-      async (url, connections) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+      async (pool, url, connections) => {
         await expect(pool.request(get(url, { maxAnswerBytes: 10 }))).rejects.toThrow('the answer is larger than 10 bytes');
         await expect(pool.request(get(url))).resolves.toMatchObject({ status: 200 });
         expect(connections()).toBe(2);
-        pool.close();
       },
     );
   });
@@ -308,8 +304,7 @@ describe('Http1Pool', () => {
         sockets.push(socket);
         socket.write(OK);
       },
-      async (url, connections) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+      async (pool, url, connections) => {
         await pool.request(get(url));
         (sockets[0] as net.Socket).write('HTTP/1.1 408 Request Timeout\r\n\r\n');
         await waitUntil(() => (sockets[0] as net.Socket).destroyed || (sockets[0] as net.Socket).readableEnded);
@@ -320,7 +315,6 @@ describe('Http1Pool', () => {
         await new Promise((r) => setTimeout(r, 20));
         await pool.request(get(url));
         expect(connections()).toBe(3);
-        pool.close();
       },
     );
   });
@@ -328,8 +322,7 @@ describe('Http1Pool', () => {
   it('ends a request when its signal aborts, with the reason, and releases a request waiting for a connection', async () => {
     await withRawServer(
       () => undefined,
-      async (url) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 1 });
+      async (pool, url) => {
         const controller = new AbortController();
         const sent = pool.request(get(url, { signal: controller.signal, timeoutMs: 10_000 }));
         const waiting = pool.request(get(url, { signal: controller.signal, timeoutMs: 10_000 }));
@@ -337,16 +330,15 @@ describe('Http1Pool', () => {
         await expect(sent).rejects.toThrow('stopping');
         await expect(waiting).rejects.toThrow('stopping');
         await expect(pool.request(get(url, { signal: controller.signal }))).rejects.toThrow('stopping');
-        pool.close();
       },
+      1,
     );
   });
 
   it('fails requests under way when closed', async () => {
     await withRawServer(
       () => undefined,
-      async (url) => {
-        const pool = new Http1Pool({ maxConnectionsPerOrigin: 4 });
+      async (pool, url) => {
         const sent = pool.request(get(url, { timeoutMs: 10_000 }));
         await new Promise((r) => setTimeout(r, 50));
         pool.close();
