@@ -246,22 +246,19 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}, executable = process
   // stderr for every step of every command.
   let chunks: string[] = [];
   let size = 0;
+  const flush = () => {
+    out = (out + chunks.join('')).slice(-20_000);
+    chunks = [];
+    size = 0;
+  };
   const keep = (c: Buffer) => {
     const text = c.toString('utf8');
     chunks.push(text);
     size += text.length;
-    if (size > 40_000) {
-      out = (out + chunks.join('')).slice(-20_000);
-      chunks = [];
-      size = 0;
-    }
+    if (size > 40_000) flush();
   };
   const output = () => {
-    if (chunks.length > 0) {
-      out = (out + chunks.join('')).slice(-20_000);
-      chunks = [];
-      size = 0;
-    }
+    if (chunks.length > 0) flush();
     return out;
   };
   child.stdout?.on('data', keep);
