@@ -2,7 +2,7 @@
 import type http from 'node:http';
 import { ServiceError } from '../shared/domain/errors';
 import { readBody } from '../shared/api/http';
-import { bodySha256Base64, verifySignedRequest } from '../shared/api/signature';
+import { bodySha256Base64, verifySignedRequest, type VerifiedCaller } from '../shared/api/signature';
 import type { Clock } from '../shared/ports/clock';
 import type { KeyRegistry, Principal } from '../shared/ports/identity';
 
@@ -21,7 +21,17 @@ export async function authenticate(
   body: Buffer | undefined,
   signsBody: boolean,
 ): Promise<Principal> {
-  const caller = await verifySignedRequest(
+  return (await authenticateCaller(deps, req, body, signsBody)).principal;
+}
+
+/** `authenticate`, with what else the signature check learned (the signed headers). */
+export async function authenticateCaller(
+  deps: EndpointDeps,
+  req: http.IncomingMessage,
+  body: Buffer | undefined,
+  signsBody: boolean,
+): Promise<VerifiedCaller> {
+  return verifySignedRequest(
     {
       method: req.method ?? 'GET',
       rawUrl: req.url ?? '/',
@@ -32,7 +42,6 @@ export async function authenticate(
     deps.clock.nowMs(),
     { requireBodyHeaders: signsBody },
   );
-  return caller.principal;
 }
 
 export async function readJsonBody(req: http.IncomingMessage, maxBytes: number): Promise<{ raw: Buffer; json: unknown }> {

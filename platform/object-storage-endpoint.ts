@@ -18,12 +18,13 @@ import type http from 'node:http';
 import type { EmbeddedObjectStorage } from '../shared/adapters/embedded/object-storage';
 import type { Versioned } from '../shared/app/documents';
 import { sendJson } from '../shared/api/http';
+import type { VerifiedCaller } from '../shared/api/signature';
 import { ServiceError, notAuthorizedOrNotFound } from '../shared/domain/errors';
 import type { Ids } from '../shared/ports/ids';
 import { canUseCompartment, type IdentityDirectory, type Principal } from '../shared/ports/identity';
 import { PreconditionFailedError } from '../shared/ports/object-store';
 import type { BucketRecord, BucketRegistry } from './buckets';
-import { authenticate, decodeSegment, isRecord, queryLimit, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
+import { authenticate, authenticateCaller, decodeSegment, isRecord, queryLimit, readJsonBody, requireString, splitPath, type EndpointDeps } from './endpoint-support';
 import type { EndpointMount } from './gateway';
 import { isServicePrincipal, openBucket } from './object-storage-access';
 import {
@@ -98,11 +99,9 @@ function methodNotAllowed(method: string, url: string): ServiceError {
 }
 
 /** The `x-content-sha256` a request's signature covers, if it covers one. */
-function signedBodyHash(req: http.IncomingMessage): string | undefined {
-  const signedHeaders = /headers="([^"]*)"/i.exec(req.headers.authorization ?? '')?.[1];
-  const covered = signedHeaders?.toLowerCase().split(/\s+/).includes('x-content-sha256');
+function signedBodyHash(req: http.IncomingMessage, caller: VerifiedCaller): string | undefined {
   const value = req.headers['x-content-sha256'];
-  return covered && typeof value === 'string' ? value : undefined;
+  return caller.signedHeaders.includes('x-content-sha256') && typeof value === 'string' ? value : undefined;
 }
 
 async function serveSigned(
@@ -148,9 +147,9 @@ async function serveSigned(
   if (kind === 'o') {
     const call = { at: { namespace, bucketName }, objectName: decodeSegment(segments.slice(5).join('/'), invalidParameter), req, res };
     if (method === 'PUT' && call.objectName !== '') {
-      const principal = await authenticate(deps, req, undefined, false);
-      const bucket = await openBucket(deps, principal, namespace, bucketName, 'write');
-      return putObject(deps, { ...call, bucket: bucket.doc }, signedBodyHash(req));
+      const caller = await authenticateCaller(deps, req, undefined, false);
+      const bucket = await openBucket(deps, caller.principal, namespace, bucketName, 'write');
+      return putObject(deps, { ...call, bucket: bucket.doc }, signedBodyHash(req, caller));
     }
     const principal = await authenticate(deps, req, undefined, true);
     if (call.objectName === '') {

@@ -42,6 +42,8 @@ export interface VerifyOptions {
 export interface VerifiedCaller {
   principal: Principal;
   keyId: string;
+  /** The headers the signature covers, lower-case, as listed in the Authorization header. */
+  signedHeaders: readonly string[];
 }
 
 function notAuthenticated(message: string, cause?: unknown): ServiceError {
@@ -182,7 +184,7 @@ export async function verifySignedRequest(
     throw notAuthenticated('The signature does not match the request.');
   }
   checkBody(req, auth.headers);
-  return { principal: principalOf(key), keyId: auth.keyId };
+  return { principal: principalOf(key), keyId: auth.keyId, signedHeaders: auth.headers };
 }
 
 /** The OCI API key fingerprint: MD5 of the DER SubjectPublicKeyInfo, as colon-separated lower-case hex. */
