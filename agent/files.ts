@@ -37,7 +37,7 @@ export interface WriteOptions {
  */
 export function writeFileAtomic(file: string, data: string, options: WriteOptions = { sync: true }, mode = 0o600): void {
   const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+  const temp = path.join(dir, `${tempPrefixOf(file)}${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
   const fd = fs.openSync(temp, 'w', mode);
   try {
     fs.writeSync(fd, data);
@@ -52,6 +52,18 @@ export function writeFileAtomic(file: string, data: string, options: WriteOption
     throw err;
   }
   if (options.sync) fsyncDir(dir);
+}
+
+/** How `writeFileAtomic`'s temp files for `file` start (they end with TEMP_SUFFIX). */
+const tempPrefixOf = (file: string): string => `.${path.basename(file)}.`;
+
+/** Removes the temp files a crash in `writeFileAtomic(file)` left behind: never renamed into place, they hold nothing. */
+export function removeStaleTempFiles(file: string): void {
+  const dir = path.dirname(file);
+  const prefix = tempPrefixOf(file);
+  for (const name of fs.readdirSync(dir)) {
+    if (name.startsWith(prefix) && name.endsWith(TEMP_SUFFIX)) fs.rmSync(path.join(dir, name), { force: true });
+  }
 }
 
 export type ReadJsonResult = { ok: true; value: unknown } | { ok: false; missing: boolean; error: string };

@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensureDir, quarantineData, writeFileAtomic } from './files';
+import { ensureDir, quarantineData, removeStaleTempFiles, writeFileAtomic } from './files';
 import { nullLogger, type Logger } from './log';
 
 export interface JournalOptions {
@@ -68,7 +68,8 @@ export class Journal {
     this.log = options.log ?? nullLogger;
     this.compactMinLines = options.compactMinLines ?? DEFAULT_COMPACT_MIN_LINES;
     ensureDir(path.dirname(options.file));
-    this.removeStaleRewrites();
+    // A rewrite a crash interrupted leaves its temp file; the journal itself is whole.
+    removeStaleTempFiles(options.file);
     this.replay();
     this.compact();
   }
@@ -200,15 +201,6 @@ export class Journal {
     this.lines = changes.length;
     this.bytes = Buffer.byteLength(text, 'utf8');
     this.rewriteAfterLines = 0;
-  }
-
-  /** A rewrite a crash interrupted leaves its temp file (see `writeFileAtomic`); the journal itself is whole. */
-  private removeStaleRewrites(): void {
-    const dir = path.dirname(this.options.file);
-    const prefix = `.${path.basename(this.options.file)}.`;
-    for (const name of fs.readdirSync(dir)) {
-      if (name.startsWith(prefix) && name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
-    }
   }
 
   private writeCorrupt(name: string, data: string): string {
