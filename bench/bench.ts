@@ -10,7 +10,10 @@
  *
  *   npm run bench -- [--smoke] [--out FILE] [--sequential N] [--throughput-sec S] [--instances N]
  *                    [--concurrency N] [--idle-agents N] [--agents-per-host N] [--throughput-agents-per-process N]
- *                    [--sweep-records N] [--use-case-commands N] [--follower-gap-ms N]
+ *                    [--sweep-records N] [--use-case-commands N] [--follower-gap-ms N] [--key-type ed25519|rsa]
+ *
+ * `--key-type` is the kind of key the bench's instances (and so their agents) sign with; the default is the one
+ * `runcommand instance add` generates.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -24,6 +27,7 @@ import { UsageError, optionInt, optionString, parseArgs } from '../cli/args';
 import { ExecutionEventFollower } from '../cli/wait';
 import { embeddedFunctionEnv, registerInstance, type AddedInstance } from '../platform/admin';
 import { FunctionPool } from '../platform/function-pool';
+import { API_KEY_TYPES, DEFAULT_INSTANCE_KEY_TYPE, type ApiKeyType } from '../platform/identity-admin';
 import { FUNCTION_NAMES, type PlatformInfo } from '../platform/platform';
 import { fastSigningClientParams } from '../shared/adapters/oci/key-signer';
 import { OciStream } from '../shared/adapters/oci/stream';
@@ -60,9 +64,11 @@ interface Options {
   useCaseCommands: number;
   /** The throughput run's follower waits this long after a poll that brought events (see `Completions`). */
   followerGapMs: number;
+  /** The key type of the instances the bench registers. */
+  keyType: ApiKeyType;
 }
 
-type NumberOption = Exclude<keyof Options, 'smoke' | 'out'>;
+type NumberOption = Exclude<keyof Options, 'smoke' | 'out' | 'keyType'>;
 
 /** The whole-number options, by flag. */
 const NUMBER_OPTIONS: Record<string, NumberOption> = {
@@ -81,15 +87,20 @@ const NUMBER_OPTIONS: Record<string, NumberOption> = {
 const AT_LEAST_ONE: ReadonlySet<NumberOption> = new Set(['agentsPerHost', 'useCaseCommands']);
 
 function parseOptions(argv: string[]): Options {
-  const args = parseArgs(argv, { booleans: ['smoke'], values: ['out', ...Object.keys(NUMBER_OPTIONS)] });
+  const args = parseArgs(argv, { booleans: ['smoke'], values: ['out', 'key-type', ...Object.keys(NUMBER_OPTIONS)] });
   const extra = [...args.positional, ...args.rest];
   if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0] as string}`);
   const smoke = args.options.has('smoke');
   const o: Options = smoke
-    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2, useCaseCommands: 50, followerGapMs: 20 }
-    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10, useCaseCommands: 2000, followerGapMs: 20 };
+    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2, useCaseCommands: 50, followerGapMs: 20, keyType: DEFAULT_INSTANCE_KEY_TYPE }
+    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10, useCaseCommands: 2000, followerGapMs: 20, keyType: DEFAULT_INSTANCE_KEY_TYPE };
   const out = optionString(args, 'out');
   if (out !== undefined) o.out = out;
+  const keyType = optionString(args, 'key-type');
+  if (keyType !== undefined) {
+    if (!(API_KEY_TYPES as readonly string[]).includes(keyType)) throw new UsageError(`--key-type must be one of ${API_KEY_TYPES.join(', ')}`);
+    o.keyType = keyType as ApiKeyType;
+  }
   for (const [flag, key] of Object.entries(NUMBER_OPTIONS)) {
     const n = optionInt(args, flag, { min: 0, max: Number.MAX_SAFE_INTEGER });
     if (n !== undefined) o[key] = AT_LEAST_ONE.has(key) ? Math.max(1, n) : n;
@@ -517,11 +528,12 @@ function agentStartTimes(agentConfigFile: string): Map<string, number> {
 }
 
 async function measureLatency(p: Platform, o: Options) {
-  const agent = startAgent(p.info.localAgentConfigFile);
+  const { instance, agentConfigFile } = await registerInstance(p.dataDir, { displayName: 'bench-latency', endpoint: p.info.endpoint, keyType: o.keyType });
+  const agent = startAgent(agentConfigFile);
   const completions = await Completions.open(p);
   try {
     for (let i = 0; i < 10; i++) {
-      const c = await createTrue(p, p.info.localInstanceId);
+      const c = await createTrue(p, instance.instanceId);
       await completions.done(c.instanceAgentCommand.id);
     }
     const runs: Array<{ id: string; createdAtMs: number; createMs: number; succeededMs: number; state: string }> = [];
@@ -531,7 +543,7 @@ async function measureLatency(p: Platform, o: Options) {
     for (let i = 0; i < o.sequential; i++) {
       const createdAtMs = Date.now();
       const t0 = performance.now();
-      const c = await createTrue(p, p.info.localInstanceId);
+      const c = await createTrue(p, instance.instanceId);
       const createMs = performance.now() - t0;
       const done = await completions.done(c.instanceAgentCommand.id);
       runs.push({ id: c.instanceAgentCommand.id, createdAtMs, createMs, succeededMs: performance.now() - t0, state: done.lifecycleState });
@@ -541,7 +553,7 @@ async function measureLatency(p: Platform, o: Options) {
     const agentCpuMsPerCommand = ((cpuTicks(agentPid) - agentTicksBefore) * 1000) / TICKS_PER_SEC / runs.length;
     const commandsPerSec = runs.length / ((performance.now() - loopStartMs) / 1000);
     await new Promise((r) => setTimeout(r, 300)); // the agent's log is written asynchronously
-    const started = agentStartTimes(p.info.localAgentConfigFile);
+    const started = agentStartTimes(agentConfigFile);
     const toStarted = runs.flatMap((r) => (started.has(r.id) ? [(started.get(r.id) as number) - r.createdAtMs] : []));
     const idleRss = rssMb(agent.child.pid as number);
     return {
@@ -568,7 +580,7 @@ async function measureLatency(p: Platform, o: Options) {
 async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) {
   const instances: AddedInstance[] = [];
   for (let i = 0; i < o.instances; i++) {
-    instances.push(await registerInstance(p.dataDir, { displayName: `bench-${agentsPerProcess}-${i}`, endpoint: p.info.endpoint }));
+    instances.push(await registerInstance(p.dataDir, { displayName: `bench-${agentsPerProcess}-${i}`, endpoint: p.info.endpoint, keyType: o.keyType }));
   }
   const configs = instances.map((i) => i.agentConfigFile);
   const agents: Proc[] = [];
@@ -641,7 +653,7 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
 async function measureIdleFleet(p: Platform, o: Options) {
   const configs: string[] = [];
   for (let i = 0; i < o.idleAgents; i++) {
-    configs.push((await registerInstance(p.dataDir, { displayName: `idle-${i}`, endpoint: p.info.endpoint })).agentConfigFile);
+    configs.push((await registerInstance(p.dataDir, { displayName: `idle-${i}`, endpoint: p.info.endpoint, keyType: o.keyType })).agentConfigFile);
   }
   const hosts: Proc[] = [];
   for (let i = 0; i < configs.length; i += o.agentsPerHost) hosts.push(start([...agentNodeFlags(), AGENT_HOST, ...configs.slice(i, i + o.agentsPerHost)]));
@@ -727,7 +739,7 @@ function table(r: Results): string {
     ['create → script started, p50 / p90 / p99 (ms)', `${f1(latency.createToStartedMs.p50)} / ${f1(latency.createToStartedMs.p90)} / ${f1(latency.createToStartedMs.p99)}`, `spawn bash -c true ${f2(spawnP50)}`, f1(latency.createToStartedMs.p50 / spawnP50), ''],
     ['create → SUCCEEDED seen by a client, p50 / p90 / p99 (ms)', `${f1(latency.createToSucceededMs.p50)} / ${f1(latency.createToSucceededMs.p90)} / ${f1(latency.createToSucceededMs.p99)}`, `spawn ${f2(spawnP50)} + HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)}`, f1(latency.createToSucceededMs.p50 / (spawnP50 + floor.loopbackHttpRoundTripMs.p50)), `p50 ≤ ${TARGETS.createToSucceededP50Ms}, p99 ≤ ${TARGETS.createToSucceededP99Ms}: ${mark(latency.createToSucceededMs.p50 <= TARGETS.createToSucceededP50Ms && latency.createToSucceededMs.p99 <= TARGETS.createToSucceededP99Ms)}`],
     ['create round trip (Oracle SDK), p50 (ms)', f1(latency.createRoundTripMs.p50), `HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)} + RSA sign ${f2(floor.rsaSignMs.p50)}`, f1(latency.createRoundTripMs.p50 / (floor.loopbackHttpRoundTripMs.p50 + floor.rsaSignMs.p50)), ''],
-    [`throughput, ${throughput.instances} instances, ${f1(throughput.seconds)} s (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors)`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
+    [`throughput, ${throughput.instances} instances (${r.options.keyType} keys), ${f1(throughput.seconds)} s (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors)`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
     cpuRow('throughput: CPU per command (ms), by part', throughput),
     [
       'the same use cases in one process (create, ACK, FINISH on the embedded store; no HTTP), CPU per command (ms)',

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { serviceConfigToEnv } from '../shared/config/service-config';
 import type { InstanceRecord } from '../shared/ports/identity';
 import { writeAgentConfig } from './agent-files';
-import { addInstance, addUser, writeUserCredentials } from './identity-admin';
+import { addInstance, addUser, writeUserCredentials, type ApiKeyType } from './identity-admin';
 import { embeddedFunctionsConfig } from './object-storage-service';
 import { bootstrap, dataPaths, instanceDir, openPlatformStore, writeInstanceKey, type BootstrapRecord, type PlatformStore } from './platform';
 
@@ -57,7 +57,7 @@ export interface AddedInstance {
 /** Registers an instance (key, stream) and writes its agent config for the given platform endpoint. */
 export async function registerInstance(
   dataDir: string,
-  input: { displayName: string; compartmentId?: string; endpoint: string; maxWorkers?: number },
+  input: { displayName: string; compartmentId?: string; endpoint: string; maxWorkers?: number; keyType?: ApiKeyType },
 ): Promise<AddedInstance> {
   return withStore(dataDir, async (store, { record, directory }) => {
     const { instance, key } = await addInstance(directory, store.streams, store.ids, {
@@ -65,6 +65,7 @@ export async function registerInstance(
       compartmentId: input.compartmentId ?? record.compartmentId,
       displayName: input.displayName,
       nowIso: new Date(store.clock.nowMs()).toISOString(),
+      ...(input.keyType !== undefined ? { keyType: input.keyType } : {}),
     });
     writeInstanceKey(store.paths.instancesDir, instance.instanceId, key);
     const agentConfigFile = writeAgentConfig({

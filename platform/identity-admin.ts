@@ -17,12 +17,22 @@ export interface KeyPair {
   fingerprint: string;
 }
 
-export function generateApiKey(): KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
+/**
+ * The kinds of key the platform generates: RSA-2048, the only kind OCI's SDKs, CLI and services sign with (users'
+ * keys), or Ed25519, which only this platform accepts and which costs an agent a tenth of the CPU per signature
+ * (instances' keys by default).
+ */
+export type ApiKeyType = 'rsa' | 'ed25519';
+export const API_KEY_TYPES: readonly ApiKeyType[] = ['ed25519', 'rsa'];
+export const DEFAULT_INSTANCE_KEY_TYPE: ApiKeyType = 'ed25519';
+
+export function generateApiKey(type: ApiKeyType = 'rsa'): KeyPair {
+  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
+  const { privateKey, publicKey } =
+    type === 'rsa'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding, publicKeyEncoding })
+      : generateKeyPairSync('ed25519', { privateKeyEncoding, publicKeyEncoding });
   return { privateKeyPem: privateKey, publicKeyPem: publicKey, fingerprint: fingerprintOf(publicKey) };
 }
 
@@ -70,7 +80,7 @@ export async function addInstance(
   directory: StoredIdentityDirectory,
   streams: StreamCreator,
   ids: Ids,
-  input: { tenancyId: string; compartmentId: string; displayName: string; nowIso: string },
+  input: { tenancyId: string; compartmentId: string; displayName: string; nowIso: string; keyType?: ApiKeyType },
 ): Promise<{ instance: InstanceRecord; key: KeyPair }> {
   const instanceId = ids.ocid('instance');
   const stream = await streams.createStream({ name: `instance-${instanceId}`, compartmentId: input.compartmentId });
@@ -82,7 +92,7 @@ export async function addInstance(
     streamId: stream.id,
     timeCreated: input.nowIso,
   };
-  const key = generateApiKey();
+  const key = generateApiKey(input.keyType ?? DEFAULT_INSTANCE_KEY_TYPE);
   // The key first: an instance is usable (its agent can sign) as soon as its record appears.
   await directory.putKey({
     tenancyId: instance.tenancyId,

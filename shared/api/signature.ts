@@ -2,6 +2,10 @@
  * OCI HTTP Signature v1 (draft-cavage-http-signatures-08 with OCI's required headers), spec §10.
  * `verifySignedRequest` is what the gateway runs on every request; `signRequest` signs our own non-SDK calls
  * (agent callbacks, tests) the way the TS SDK does.
+ *
+ * Two algorithms, chosen by the key: `rsa-sha256` (OCI's, the only one its SDKs and services know) and `ed25519`
+ * (RFC 9421's name), which this platform accepts for keys registered as Ed25519: agents' instance keys by default, since
+ * an Ed25519 signature costs an agent a tenth of an RSA-2048 one. The algorithm a request names must be its key's.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -50,10 +54,22 @@ function notAuthenticated(message: string, cause?: unknown): ServiceError {
   return new ServiceError('NotAuthenticated', message, cause === undefined ? undefined : { cause });
 }
 
+/** The signature algorithms, by the key type (`KeyObject.asymmetricKeyType`) that signs with each. */
+export type SignatureAlgorithm = 'rsa-sha256' | 'ed25519';
+const ALGORITHM_OF_KEY_TYPE: Readonly<Record<string, SignatureAlgorithm>> = { rsa: 'rsa-sha256', ed25519: 'ed25519' };
+/** The digest `crypto.sign`/`verify` take for each algorithm (Ed25519 hashes internally). */
+const DIGEST: Readonly<Record<SignatureAlgorithm, string | null>> = { 'rsa-sha256': 'sha256', ed25519: null };
+
+/** The algorithm a key signs with, or undefined for key types this platform does not accept. */
+export function signatureAlgorithmOf(key: KeyObject): SignatureAlgorithm | undefined {
+  return key.asymmetricKeyType === undefined ? undefined : ALGORITHM_OF_KEY_TYPE[key.asymmetricKeyType];
+}
+
 interface AuthorizationParams {
   keyId: string;
   signature: string;
   headers: string[];
+  algorithm: SignatureAlgorithm;
 }
 
 function parseAuthorization(header: string | undefined): AuthorizationParams {
@@ -72,9 +88,10 @@ function parseAuthorization(header: string | undefined): AuthorizationParams {
     if (params.has(name)) throw notAuthenticated(`The Authorization parameter ${name} appears more than once.`);
     params.set(name, match[2] ?? '');
   }
-  const algorithm = params.get('algorithm');
-  if (algorithm !== undefined && algorithm.toLowerCase() !== 'rsa-sha256') {
-    throw notAuthenticated(`The signature algorithm ${algorithm} is not supported; use rsa-sha256.`);
+  // OCI's signers always name the algorithm; without one, rsa-sha256 (OCI's only algorithm) is meant.
+  const algorithm = (params.get('algorithm') ?? 'rsa-sha256').toLowerCase();
+  if (algorithm !== 'rsa-sha256' && algorithm !== 'ed25519') {
+    throw notAuthenticated(`The signature algorithm ${params.get('algorithm')} is not supported; use rsa-sha256 (or ed25519 with an Ed25519 key).`);
   }
   const version = params.get('version');
   if (version !== undefined && version !== '1') throw notAuthenticated(`The signature version ${version} is not supported; use 1.`);
@@ -87,7 +104,7 @@ function parseAuthorization(header: string | undefined): AuthorizationParams {
   const names = headers.trim().split(/\s+/).map((h) => h.toLowerCase());
   if (names.length > MAX_SIGNED_HEADERS) throw notAuthenticated('The signature covers too many headers.');
   if (new Set(names).size !== names.length) throw notAuthenticated('The signed headers list names a header twice.');
-  return { keyId, signature, headers: names };
+  return { keyId, signature, headers: names, algorithm };
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -179,8 +196,12 @@ export async function verifySignedRequest(
   } catch (e) {
     throw notAuthenticated('Unknown key.', e);
   }
+  const keyAlgorithm = signatureAlgorithmOf(publicKey);
+  if (keyAlgorithm !== auth.algorithm) {
+    throw notAuthenticated(`The signature algorithm ${auth.algorithm} does not match the key, which signs with ${keyAlgorithm ?? 'an unsupported algorithm'}.`);
+  }
   const text = signingString(req, method, auth.headers);
-  if (!verify('sha256', Buffer.from(text, 'utf8'), publicKey, Buffer.from(auth.signature, 'base64'))) {
+  if (!verify(DIGEST[keyAlgorithm], Buffer.from(text, 'utf8'), publicKey, Buffer.from(auth.signature, 'base64'))) {
     throw notAuthenticated('The signature does not match the request.');
   }
   checkBody(req, auth.headers);
@@ -232,6 +253,11 @@ function parsedKey(pem: string, parse: (pem: string) => KeyObject): KeyObject {
 const privateKeyObject = (pem: string) => parsedKey(pem, createPrivateKey);
 const publicKeyObject = (pem: string) => parsedKey(pem, createPublicKey);
 
+/** The algorithm `signRequest` signs with for this private key (undefined: it cannot sign). */
+export function signingAlgorithmOf(privateKeyPem: string): SignatureAlgorithm | undefined {
+  return signatureAlgorithmOf(privateKeyObject(privateKeyPem));
+}
+
 function findHeader(headers: Record<string, string>, name: string): string | undefined {
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
   return key === undefined ? undefined : headers[key];
@@ -241,7 +267,8 @@ function findHeader(headers: Record<string, string>, name: string): string | und
  * Signs a request as the TS SDK does: `x-date (request-target) host`, plus `Content-Type Content-Length
  * x-content-sha256` for POST/PUT/PATCH (content-type defaults to application/json). Returns the headers to add;
  * host, content-type and content-length already in `req.headers` are signed as given and not returned.
- * The request must be sent to `url.pathname + url.search`, which is what gets signed.
+ * The request must be sent to `url.pathname + url.search`, which is what gets signed. The algorithm is the key's:
+ * rsa-sha256 for an RSA key, ed25519 for an Ed25519 key.
  */
 export function signRequest(req: RequestToSign, key: SigningKey, nowMs: number = Date.now()): Record<string, string> {
   const method = req.method.toUpperCase();
@@ -263,7 +290,10 @@ export function signRequest(req: RequestToSign, key: SigningKey, nowMs: number =
       return `${lower}: ${findHeader(all, lower) ?? ''}`;
     })
     .join('\n');
-  const signature = sign('sha256', Buffer.from(text, 'utf8'), privateKeyObject(key.privateKeyPem)).toString('base64');
-  added.authorization = `Signature version="1",keyId="${key.keyId}",algorithm="rsa-sha256",headers="${headerNames.join(' ')}",signature="${signature}"`;
+  const privateKey = privateKeyObject(key.privateKeyPem);
+  const algorithm = signatureAlgorithmOf(privateKey);
+  if (algorithm === undefined) throw new Error(`A ${privateKey.asymmetricKeyType ?? 'secret'} key cannot sign requests; use an RSA or Ed25519 key.`);
+  const signature = sign(DIGEST[algorithm], Buffer.from(text, 'utf8'), privateKey).toString('base64');
+  added.authorization = `Signature version="1",keyId="${key.keyId}",algorithm="${algorithm}",headers="${headerNames.join(' ')}",signature="${signature}"`;
   return added;
 }

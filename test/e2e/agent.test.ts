@@ -3,13 +3,14 @@
  * with Oracle's ComputeInstanceAgentClient against a running platform; agents run as their own processes
  * (`runcommand-agent --config <file>`), as they would on a host, so they can be measured and killed.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ComputeInstanceAgentClient, models } from 'oci-computeinstanceagent';
 import { registerInstance } from '../../platform/admin';
+import type { ApiKeyType } from '../../platform/identity-admin';
 import { OciStream } from '../../shared/adapters/oci/stream';
 import { readInstanceCredentials, instanceAuthProvider } from '../../agent/main';
 import { loadAgentConfig } from '../../agent/config';
@@ -42,8 +43,8 @@ async function stopAgent(proc: CliProcess): Promise<void> {
 let localAgent: CliProcess;
 
 /** A new instance of the platform: its id and its agent's config file. */
-async function addInstance(displayName: string): Promise<{ instanceId: string; configFile: string }> {
-  const added = await registerInstance(tp.dataDir, { displayName, endpoint: tp.info.endpoint });
+async function addInstance(displayName: string, keyType?: ApiKeyType): Promise<{ instanceId: string; configFile: string }> {
+  const added = await registerInstance(tp.dataDir, { displayName, endpoint: tp.info.endpoint, ...(keyType !== undefined ? { keyType } : {}) });
   return { instanceId: added.instance.instanceId, configFile: added.agentConfigFile };
 }
 
@@ -164,6 +165,22 @@ describe('running commands', () => {
     expect(processesMatching('sleep 101.25')).toEqual([]);
     expect(processesMatching('sleep 102.25')).toEqual([]);
   });
+});
+
+describe('instance keys', () => {
+  it('an agent signing with an RSA key (`instance add --key-type rsa`) runs commands as one with the default Ed25519 key does', async () => {
+    const { instanceId, configFile } = await addInstance('rsa-key', 'rsa');
+    expect(createPrivateKey(readFileSync(loadAgentConfig(configFile).config.keyFile, 'utf8')).asymmetricKeyType).toBe('rsa');
+    expect(createPrivateKey(readFileSync(loadAgentConfig(tp.info.localAgentConfigFile).config.keyFile, 'utf8')).asymmetricKeyType).toBe('ed25519');
+    const agent = startAgentProcess(configFile);
+    try {
+      const id = await run('echo signed with rsa', { instanceId });
+      const done = await waitForState(id, TERMINAL, 15_000, instanceId);
+      expect(done).toMatchObject({ lifecycleState: 'SUCCEEDED', content: { exitCode: 0, text: 'signed with rsa\n' } });
+    } finally {
+      await stopAgent(agent);
+    }
+  }, 30_000);
 });
 
 describe('what an agent loads', () => {

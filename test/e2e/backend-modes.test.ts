@@ -6,12 +6,11 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import * as common from 'oci-common';
 import type { models } from 'oci-computeinstanceagent';
 import { StreamClient, models as streamModels } from 'oci-streaming';
 import { addCompartment } from '../../platform/admin';
 import type { Backend } from '../../shared/config/service-config';
-import { agentCommandClient, instanceOciConfigFile, startTestPlatform, type TestPlatform } from '../support/platform';
+import { agentCommandClient, instanceClientParams, startTestPlatform, type TestPlatform } from '../support/platform';
 
 const platforms = new Map<Backend, TestPlatform>();
 
@@ -64,9 +63,8 @@ interface OciErrorLike {
 
 /** What the agent of the platform's local instance would read from its stream, as `type:displayName`. */
 async function instanceStreamEvents(tp: TestPlatform, displayNames: Map<string, string>): Promise<string[]> {
-  const configFile = instanceOciConfigFile(tp, 'modes-config');
   const streamId = /streamId: (\S+)/.exec(readFileSync(tp.info.localAgentConfigFile, 'utf8'))?.[1] ?? '';
-  const client = new StreamClient({ authenticationDetailsProvider: new common.ConfigFileAuthenticationDetailsProvider(configFile, 'DEFAULT') });
+  const client = new StreamClient(instanceClientParams(tp, 'modes-config'));
   client.endpoint = tp.info.endpoint;
   const cursor = await client.createGroupCursor({
     streamId,

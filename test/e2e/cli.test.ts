@@ -3,7 +3,8 @@
  * with an agent for the platform's local instance running in this process for `run`.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startAgentFromConfigFile } from '../../agent/main';
 import { addCompartment, addRestrictedUser } from '../../platform/admin';
@@ -307,6 +308,18 @@ describe('runcommand instance add | list', () => {
     const listed = await json<Array<{ instanceId: string; agentConfigFile: string }>>('instance', 'list');
     expect(listed).toContainEqual(expect.objectContaining({ instanceId: added.instanceId, agentConfigFile: added.agentConfigFile }));
     expect(listed.map((i) => i.instanceId)).toContain(tp.info.localInstanceId);
+  });
+
+  it('generates an Ed25519 key unless --key-type rsa asks for RSA, and refuses other key types', async () => {
+    const keyTypeOf = (agentConfigFile: string): string | undefined =>
+      createPrivateKey(readFileSync(path.join(path.dirname(agentConfigFile), 'key.pem'), 'utf8')).asymmetricKeyType;
+    const byDefault = await json<{ agentConfigFile: string }>('instance', 'add', '--display-name', 'ed');
+    expect(keyTypeOf(byDefault.agentConfigFile)).toBe('ed25519');
+    const rsa = await json<{ agentConfigFile: string }>('instance', 'add', '--display-name', 'rsa', '--key-type', 'rsa');
+    expect(keyTypeOf(rsa.agentConfigFile)).toBe('rsa');
+    const refused = await cli('instance', 'add', '--key-type', 'dsa');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--key-type must be one of ed25519, rsa');
   });
 });
 

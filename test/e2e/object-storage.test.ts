@@ -17,7 +17,7 @@ import { readOciConfigProfile } from '../../shared/api/oci-config';
 import {
   expectOciError,
   forgedAdminConfigFile,
-  instanceOciConfigFile,
+  instanceClientParams,
   rawRequest,
   startTestPlatform,
   type TestPlatform,
@@ -473,8 +473,8 @@ describe('authentication and authorization', () => {
   });
 
   it('lets an instance get, head and put objects in its compartment’s buckets, and nothing else', async () => {
-    const configFile = instanceOciConfigFile(tp, 'oci-config');
-    const instance = clientFor(configFile);
+    const instance = new ObjectStorageClient(instanceClientParams(tp, 'oci-config'));
+    instance.endpoint = tp.info.endpoint;
     expect((await bodyOf((await instance.getObject({ namespaceName, bucketName, objectName: 'secret' })).value)).toString()).toBe('s');
     expect((await instance.headObject({ namespaceName, bucketName, objectName: 'secret' })).contentLength).toBe(1);
     await instance.putObject({ namespaceName, bucketName, objectName: 'outputs/by-instance', putObjectBody: 'out', contentLength: 3 });

@@ -9,7 +9,7 @@ import { addCompartment, addRestrictedUser } from '../../platform/admin';
 import {
   expectOciError,
   forgedAdminConfigFile,
-  instanceOciConfigFile,
+  instanceClientParams,
   rawRequest,
   startTestPlatform,
   type TestPlatform,
@@ -172,9 +172,9 @@ describe('authentication and authorization', () => {
 
   it('lets an instance read its own stream only, and publish nowhere', async () => {
     const instanceId = tp.info.localInstanceId;
-    const configFile = instanceOciConfigFile(tp, 'streaming-config');
     const ownStreamId = /streamId: (\S+)/.exec(readFileSync(tp.info.localAgentConfigFile, 'utf8'))?.[1] ?? '';
-    const client = streamClientFor(configFile, tp.info.endpoint);
+    const client = new StreamClient(instanceClientParams(tp, 'streaming-config'));
+    client.endpoint = tp.info.endpoint;
     const details = { groupName: instanceId, instanceName: 'agent', type: models.CreateGroupCursorDetails.Type.TrimHorizon, commitOnGet: false };
     const own = await client.createGroupCursor({ streamId: ownStreamId, createGroupCursorDetails: details });
     expect((await client.getMessages({ streamId: ownStreamId, cursor: own.cursor.value })).opcNextCursor).toBeTruthy();
@@ -185,6 +185,8 @@ describe('authentication and authorization', () => {
       404,
       'NotAuthorizedOrNotFound',
     );
-    await expectOciError(adminClientFor(configFile).getStream({ streamId: ownStreamId }), 404, 'NotAuthorizedOrNotFound');
+    const instanceAdmin = new StreamAdminClient(instanceClientParams(tp, 'streaming-admin-config'));
+    instanceAdmin.endpoint = tp.info.endpoint;
+    await expectOciError(instanceAdmin.getStream({ streamId: ownStreamId }), 404, 'NotAuthorizedOrNotFound');
   });
 });

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as common from 'oci-common';
 import { ComputeInstanceAgentClient } from 'oci-computeinstanceagent';
+import { fastSigningClientParams } from '../../shared/adapters/oci/key-signer';
 import { signRequest } from '../../shared/api/signature';
 import { readOciConfigProfile, writeOciConfigFile } from '../../shared/api/oci-config';
 import { jsonLogger } from '../../shared/app/log';
@@ -95,6 +96,14 @@ export function instanceOciConfigFile(tp: TestPlatform, name: string): string {
     },
   });
   return configFile;
+}
+
+/**
+ * Client parameters for Oracle's SDK signing as the platform's local instance. Its key is Ed25519, which the SDK's own
+ * signer cannot use, so requests are signed by the platform's signer plugged into the SDK, as the agent does.
+ */
+export function instanceClientParams(tp: TestPlatform, name: string): { httpClient: common.HttpClient } {
+  return fastSigningClientParams(new common.ConfigFileAuthenticationDetailsProvider(instanceOciConfigFile(tp, name), 'DEFAULT'));
 }
 
 /** An OCI config file with the admin's keyId but a key the platform never saw (its signatures must fail). */

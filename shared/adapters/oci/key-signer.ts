@@ -5,7 +5,7 @@
  * sign with an API key (instance and resource principals, with their session tokens) keep the SDK's signer.
  */
 import * as common from 'oci-common';
-import { signRequest, type SigningKey } from '../../api/signature';
+import { signRequest, signingAlgorithmOf, type SigningKey } from '../../api/signature';
 
 export class ApiKeyRequestSigner implements common.RequestSigner {
   private key: Promise<SigningKey> | undefined;
@@ -19,7 +19,10 @@ export class ApiKeyRequestSigner implements common.RequestSigner {
     const body: unknown = request.body;
     const signsBody = !forceExcludeBody && body !== undefined && body !== null && body !== '';
     if (signsBody && typeof body !== 'string' && !Buffer.isBuffer(body)) {
-      // A streamed body must be read to be hashed; the SDK's signer already handles that.
+      // A streamed body must be read to be hashed; the SDK's signer already handles that, with RSA keys only.
+      if (signingAlgorithmOf(this.provider.getPrivateKey()) !== 'rsa-sha256') {
+        throw new Error('A request with a streamed body that the signature covers can only be signed with an RSA key.');
+      }
       await this.fallback.signHttpRequest(request, forceExcludeBody);
       return;
     }

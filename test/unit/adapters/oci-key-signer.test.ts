@@ -1,4 +1,5 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { Readable } from 'node:stream';
 import * as common from 'oci-common';
 import { ApiKeyRequestSigner, requestSignerFor } from '../../../shared/adapters/oci/key-signer';
 import { fingerprintOf, verifySignedRequest } from '../../../shared/api/signature';
@@ -12,11 +13,15 @@ const { privateKey, publicKey } = generateKeyPairSync('rsa', {
 const tenancyId = 'ocid1.tenancy.oc1..t';
 const instanceId = 'ocid1.instance.oc1..i';
 const fingerprint = fingerprintOf(publicKey);
+const ed = generateKeyPairSync('ed25519', { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+const edFingerprint = fingerprintOf(ed.publicKey);
 const registry: KeyRegistry = {
-  findKey: async (t, p, f): Promise<ApiKeyRecord | undefined> =>
-    t === tenancyId && p === instanceId && f === fingerprint
-      ? { tenancyId, principalId: instanceId, principalType: 'instance', fingerprint, publicKeyPem: publicKey }
-      : undefined,
+  findKey: async (t, p, f): Promise<ApiKeyRecord | undefined> => {
+    if (t !== tenancyId || p !== instanceId) return undefined;
+    if (f === fingerprint) return { tenancyId, principalId: instanceId, principalType: 'instance', fingerprint, publicKeyPem: publicKey };
+    if (f === edFingerprint) return { tenancyId, principalId: instanceId, principalType: 'instance', fingerprint: edFingerprint, publicKeyPem: ed.publicKey };
+    return undefined;
+  },
 };
 const provider = new common.SimpleAuthenticationDetailsProvider(tenancyId, instanceId, fingerprint, privateKey, null);
 
@@ -66,6 +71,17 @@ describe('ApiKeyRequestSigner', () => {
     await new ApiKeyRequestSigner(provider).signHttpRequest(req);
     const tampered = { ...req, uri: 'http://127.0.0.1:8530/20180418/streams/other/messages?cursor=abc' } as common.HttpRequest;
     await expect(verify(tampered, true)).rejects.toMatchObject({ code: 'NotAuthenticated' });
+  });
+
+  it('signs with an Ed25519 key, and refuses a streamed signed body with one (the SDK signer knows only RSA)', async () => {
+    const edProvider = new common.SimpleAuthenticationDetailsProvider(tenancyId, instanceId, edFingerprint, ed.privateKey, null);
+    const body = '{"groupName":"g","type":"TRIM_HORIZON"}';
+    const req = sdkRequest('POST', 'http://127.0.0.1:8530/20180418/streams/s/groupCursors', body);
+    await new ApiKeyRequestSigner(edProvider).signHttpRequest(req);
+    expect(req.headers.get('authorization')).toContain('algorithm="ed25519"');
+    await expect(verify(req, true, body)).resolves.toMatchObject({ principal: { type: 'instance', instanceId } });
+    const streamed = { ...sdkRequest('POST', 'http://127.0.0.1:8530/x'), body: Readable.from(['{}']) } as unknown as common.HttpRequest;
+    await expect(new ApiKeyRequestSigner(edProvider).signHttpRequest(streamed)).rejects.toThrow(/streamed body .* only be signed with an RSA key/);
   });
 
   it('is used for API-key providers only; principals with session tokens keep the SDK signer', () => {

@@ -401,6 +401,72 @@ describe('verifySignedRequest directly', () => {
   });
 });
 
+describe('Ed25519 keys', () => {
+  const nowMs = Date.parse('2024-05-01T10:00:00.000Z');
+  const url = new URL('http://127.0.0.1:9/20180530/agent/reports');
+  const ed = generateKeyPairSync('ed25519', { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  const edKeyId = `${TENANCY}/${INSTANCE}/${fingerprintOf(ed.publicKey)}`;
+  const edRegistry = new MemoryKeyRegistry();
+  edRegistry.add({ tenancyId: TENANCY, principalId: INSTANCE, principalType: 'instance', fingerprint: fingerprintOf(ed.publicKey), publicKeyPem: ed.publicKey });
+  edRegistry.add({ tenancyId: TENANCY, principalId: USER, principalType: 'user', fingerprint: fingerprintOf(pkcs8.publicKeyPem), publicKeyPem: pkcs8.publicKeyPem });
+  const body = '{"event":{"type":"ACK"}}';
+
+  function signed(privateKeyPem: string, keyId: string): { method: string; rawUrl: string; headers: http.IncomingHttpHeaders; bodySha256Base64: string; bodyLength: number } {
+    const added = signRequest({ method: 'POST', url, headers: {}, body }, { keyId, privateKeyPem }, nowMs);
+    const headers = Object.fromEntries(Object.entries(added).map(([k, v]) => [k.toLowerCase(), v]));
+    return { method: 'POST', rawUrl: url.pathname, headers, bodySha256Base64: bodySha256Base64(body), bodyLength: Buffer.byteLength(body) };
+  }
+
+  async function refusal(p: Promise<unknown>): Promise<string> {
+    const e: unknown = await p.then(
+      () => new Error('verified'),
+      (err: unknown) => err,
+    );
+    if (!(e instanceof ServiceError)) throw new Error(`expected a ServiceError, got ${String(e)}`);
+    expect(e.code).toBe('NotAuthenticated');
+    return e.message;
+  }
+
+  it('signs with algorithm ed25519 and verifies against the registered Ed25519 key', async () => {
+    const req = signed(ed.privateKey, edKeyId);
+    expect(String(req.headers.authorization)).toContain('algorithm="ed25519"');
+    await expect(verifySignedRequest(req, edRegistry, nowMs)).resolves.toMatchObject({ principal: { type: 'instance', instanceId: INSTANCE }, keyId: edKeyId });
+  });
+
+  it('rejects a changed request, and an algorithm that is not the key\'s', async () => {
+    const req = signed(ed.privateKey, edKeyId);
+    expect(await refusal(verifySignedRequest({ ...req, rawUrl: '/20180530/agent/other' }, edRegistry, nowMs))).toMatch(/does not match the request/);
+    const claimsRsa = String(req.headers.authorization).replace('algorithm="ed25519"', 'algorithm="rsa-sha256"');
+    expect(await refusal(verifySignedRequest({ ...req, headers: { ...req.headers, authorization: claimsRsa } }, edRegistry, nowMs))).toMatch(
+      /algorithm rsa-sha256 does not match the key, which signs with ed25519/,
+    );
+    // Without an algorithm parameter rsa-sha256 is meant, which an Ed25519 key does not sign with either.
+    const noAlgorithm = String(req.headers.authorization).replace('algorithm="ed25519",', '');
+    expect(await refusal(verifySignedRequest({ ...req, headers: { ...req.headers, authorization: noAlgorithm } }, edRegistry, nowMs))).toMatch(/rsa-sha256 does not match/);
+    // An RSA key's request relabelled ed25519 is refused before any verification.
+    const rsaReq = signed(pkcs8.privateKeyPem, keyIdOf(pkcs8));
+    expect(String(rsaReq.headers.authorization)).toContain('algorithm="rsa-sha256"');
+    await expect(verifySignedRequest(rsaReq, edRegistry, nowMs)).resolves.toMatchObject({ principal: { type: 'user' } });
+    const claimsEd = String(rsaReq.headers.authorization).replace('algorithm="rsa-sha256"', 'algorithm="ed25519"');
+    expect(await refusal(verifySignedRequest({ ...rsaReq, headers: { ...rsaReq.headers, authorization: claimsEd } }, edRegistry, nowMs))).toMatch(
+      /algorithm ed25519 does not match the key, which signs with rsa-sha256/,
+    );
+  });
+
+  it('refuses other algorithms and key types', async () => {
+    const req = signed(ed.privateKey, edKeyId);
+    const hmac = String(req.headers.authorization).replace('algorithm="ed25519"', 'algorithm="hmac-sha256"');
+    expect(await refusal(verifySignedRequest({ ...req, headers: { ...req.headers, authorization: hmac } }, edRegistry, nowMs))).toMatch(/hmac-sha256 is not supported/);
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    expect(() => signRequest({ method: 'GET', url, headers: {} }, { keyId: 'k', privateKeyPem: ec.privateKey }, nowMs)).toThrow(/ec key cannot sign requests/);
+    const ecRegistry = new MemoryKeyRegistry();
+    ecRegistry.add({ tenancyId: TENANCY, principalId: INSTANCE, principalType: 'instance', fingerprint: fingerprintOf(ec.publicKey), publicKeyPem: ec.publicKey });
+    const ecKeyId = `${TENANCY}/${INSTANCE}/${fingerprintOf(ec.publicKey)}`;
+    const asEc = String(req.headers.authorization).replace(edKeyId, ecKeyId);
+    expect(await refusal(verifySignedRequest({ ...req, headers: { ...req.headers, authorization: asEc } }, ecRegistry, nowMs))).toMatch(/which signs with an unsupported algorithm/);
+  });
+});
+
 describe('fingerprintOf', () => {
   it('matches `openssl rsa -pubout -outform DER | openssl md5 -c`', () => {
     const pem = [
