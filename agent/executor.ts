@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Limits } from '../shared/domain/limits';
 import { noopOutputSink, TailBuffer, textOutputOf, type OutputSink, type OutputStreamName } from './output';
 import { killProcessGroup, readProcStartTime } from './process-group';
-import { sleep, systemTimers, type TimerHandle, type Timers } from './timers';
+import { settlesWithin, systemTimers, type TimerHandle, type Timers } from './timers';
 
 export type ExecutionOutcome = 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'CANCELED';
 
@@ -394,9 +394,7 @@ function supervise(
     timers.clearTimeout(timeoutHandle);
     const groupGone = stop === undefined ? true : await stop.done;
     if (ended.spawnError === undefined) {
-      const drainTimer = new AbortController();
-      await Promise.race([streamsClosed, sleep(timers, options.stdioDrainMs ?? DEFAULT_STDIO_DRAIN_MS, drainTimer.signal)]);
-      drainTimer.abort();
+      await settlesWithin(timers, options.stdioDrainMs ?? DEFAULT_STDIO_DRAIN_MS, streamsClosed);
     }
     child.stdout?.destroy();
     child.stderr?.destroy();

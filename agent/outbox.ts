@@ -5,7 +5,7 @@
  * jitter, across restarts too.
  */
 import { nullLogger, type Logger } from './log';
-import { backoffDelayMs, sleep, systemTimers, type BackoffPolicy, type Timers } from './timers';
+import { backoffDelayMs, settlesWithin, sleep, systemTimers, type BackoffPolicy, type Timers } from './timers';
 
 /** Where the reports are kept until they leave the outbox. */
 export interface OutboxStore {
@@ -119,10 +119,7 @@ export class Outbox<T> {
     if (this.entries.length === 0) return true;
     const empty = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
     if (timeoutMs === undefined) return empty;
-    const timedOut = new AbortController();
-    const result = await Promise.race([empty, sleep(this.timers, timeoutMs, timedOut.signal).then(() => this.entries.length === 0)]);
-    timedOut.abort();
-    return result;
+    return (await settlesWithin(this.timers, timeoutMs, empty)) || this.entries.length === 0;
   }
 
   private kick(): void {

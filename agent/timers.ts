@@ -15,6 +15,21 @@ export const systemTimers: Timers = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/**
+ * Waits at most `ms` for `promise`: true when it settled first (a rejection counts), false when the time ran out. The
+ * timer is cleared either way; unlike racing it with an aborted `sleep`, this needs no AbortController per wait.
+ */
+export function settlesWithin(timers: Timers, ms: number, promise: Promise<unknown>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const handle = timers.setTimeout(() => resolve(false), ms);
+    const settled = (): void => {
+      timers.clearTimeout(handle);
+      resolve(true);
+    };
+    promise.then(settled, settled);
+  });
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts (it never rejects: callers check `signal.aborted`). */
 export function sleep(timers: Timers, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
