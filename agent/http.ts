@@ -26,11 +26,6 @@ export class HttpTransportError extends Error {
 
 export interface SignedHttpClientOptions {
   sign: RequestSigner;
-  /**
-   * Called with the Authorization header of a request answered 401; true sends it once more, signed again (a signer
-   * holding a session the platform no longer knows drops it and signs the retry with the key).
-   */
-  onUnauthorized?: (authorization: string) => boolean;
   userAgent?: string;
   /** A request whose socket is idle this long fails. */
   timeoutMs?: number;
@@ -68,19 +63,7 @@ export class SignedHttpClient {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(Buffer.byteLength(body, 'utf8'));
     }
-    const answer = await this.send(method, url, body, headers, options);
-    if (answer.status !== 401 || this.options.onUnauthorized === undefined) return answer;
-    return this.options.onUnauthorized(answer.sentAuthorization) ? this.send(method, url, body, headers, options) : answer;
-  }
-
-  private async send(
-    method: string,
-    url: URL,
-    body: string | undefined,
-    unsigned: Record<string, string>,
-    options: SignedRequestOptions,
-  ): Promise<HttpAnswer & { sentAuthorization: string }> {
-    const headers = { ...unsigned, ...this.options.sign({ method, url, headers: { ...unsigned }, ...(body !== undefined ? { body } : {}) }) };
+    Object.assign(headers, this.options.sign({ method, url, headers: { ...headers }, ...(body !== undefined ? { body } : {}) }));
     try {
       const answer = await this.pool.request({
         method,
@@ -91,7 +74,7 @@ export class SignedHttpClient {
         maxAnswerBytes: this.options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
       });
-      return { status: answer.status, headers: answer.headers, text: answer.body.toString('utf8'), sentAuthorization: headers.authorization ?? '' };
+      return { status: answer.status, headers: answer.headers, text: answer.body.toString('utf8') };
     } catch (err) {
       if (err instanceof TypeError) throw err;
       throw new HttpTransportError(`${method} ${url.pathname}: ${(err as Error).message}`, { cause: err });

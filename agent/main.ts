@@ -15,7 +15,6 @@ import { FileLogger, type Logger } from './log';
 import { AgentObjectStorage, type ObjectTransfer } from './object-storage';
 import type { RequestSigner } from './http';
 import { HttpReporter, type Reporter } from './reporter';
-import { AgentSessionSigner } from './session';
 import { AgentStreamClient } from './stream-client';
 
 export interface InstanceCredentials {
@@ -66,15 +65,9 @@ export function instanceAuthProvider(config: AgentConfig, credentials: InstanceC
   return new common.SimpleAuthenticationDetailsProvider(config.tenancyId, config.instanceId, config.fingerprint, credentials.privateKeyPem, null);
 }
 
-/**
- * The instance stream, signed as the instance: the same requests to OCI Streaming and to the platform (with the
- * agent's session there, when `sessions` is given and the stream is on the platform's origin).
- */
-export function instanceStream(config: AgentConfig, credentials: InstanceCredentials, sessions?: AgentSessionSigner): AgentStreamClient {
-  return new AgentStreamClient({
-    endpoint: config.streamingEndpoint,
-    ...(sessions !== undefined ? { sign: sessions.sign, onUnauthorized: sessions.rejected } : { sign: instanceSigner(credentials) }),
-  });
+/** The instance stream, signed as the instance: the same requests to OCI Streaming and to the platform. */
+export function instanceStream(config: AgentConfig, credentials: InstanceCredentials): AgentStreamClient {
+  return new AgentStreamClient({ endpoint: config.streamingEndpoint, sign: instanceSigner(credentials) });
 }
 
 /** Object Storage sources and outputs, signed as the instance (a PAR unsigned), tuples on `objectStorageEndpoint`. */
@@ -94,12 +87,9 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
     owned.push(part);
     return part;
   };
-  // Signs with a session on the platform once one is open (docs/agent-protocol.md, Sessions), with the key elsewhere.
-  const sessions = own(new AgentSessionSigner({ apiEndpoint: config.apiEndpoint, keySigner: instanceSigner(credentials, clock), log, clock }));
-  sessions.open();
   const agent = await startAgent(config, {
-    stream: deps.makeStream?.(config, credentials) ?? own(instanceStream(config, credentials, sessions)),
-    reporter: deps.reporter ?? own(new HttpReporter({ apiEndpoint: config.apiEndpoint, sign: sessions.sign, onUnauthorized: sessions.rejected })),
+    stream: deps.makeStream?.(config, credentials) ?? own(instanceStream(config, credentials)),
+    reporter: deps.reporter ?? own(new HttpReporter({ apiEndpoint: config.apiEndpoint, sign: instanceSigner(credentials, clock) })),
     clock,
     ids: { token: () => randomBytes(16).toString('hex') },
     log,

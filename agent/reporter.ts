@@ -89,8 +89,6 @@ export function isPermanentReportFailure(err: unknown): boolean {
 export interface HttpReporterOptions {
   apiEndpoint: string;
   sign: RequestSigner;
-  /** See `SignedHttpClientOptions.onUnauthorized`. */
-  onUnauthorized?: (authorization: string) => boolean;
   timeoutMs?: number;
   /** Largest answer body read. */
   maxAnswerBytes?: number;

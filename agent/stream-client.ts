@@ -32,8 +32,6 @@ export interface AgentStreamClientOptions {
   /** The stream's messages endpoint, e.g. `https://cell-1.streaming.<region>.oci.oraclecloud.com`. */
   endpoint: string;
   sign: RequestSigner;
-  /** See `SignedHttpClientOptions.onUnauthorized`. */
-  onUnauthorized?: (authorization: string) => boolean;
   /** Per request; a long poll adds its wait on top. */
   requestTimeoutMs?: number;
   userAgent?: string;
@@ -58,7 +56,6 @@ export class AgentStreamClient implements StreamConsumer {
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.http = new SignedHttpClient({
       sign: options.sign,
-      ...(options.onUnauthorized !== undefined ? { onUnauthorized: options.onUnauthorized } : {}),
       timeoutMs: this.requestTimeoutMs,
       maxAnswerBytes: MAX_MESSAGES_ANSWER_BYTES,
       ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),

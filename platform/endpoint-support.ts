@@ -2,15 +2,13 @@
 import type http from 'node:http';
 import { ServiceError } from '../shared/domain/errors';
 import { readBody } from '../shared/api/http';
-import { bodySha256Base64, verifySignedRequest, type VerifiedCaller, type VerifyOptions } from '../shared/api/signature';
+import { bodySha256Base64, verifySignedRequest, type VerifiedCaller } from '../shared/api/signature';
 import type { Clock } from '../shared/ports/clock';
 import type { KeyRegistry, Principal } from '../shared/ports/identity';
 
 export interface EndpointDeps {
   keys: KeyRegistry;
   clock: Clock;
-  /** The platform's agent sessions: requests signed with one are accepted too. */
-  sessions?: VerifyOptions['sessions'];
 }
 
 /**
@@ -42,7 +40,7 @@ export async function authenticateCaller(
     },
     deps.keys,
     deps.clock.nowMs(),
-    { requireBodyHeaders: signsBody, ...(deps.sessions !== undefined ? { sessions: deps.sessions } : {}) },
+    { requireBodyHeaders: signsBody },
   );
 }
 

@@ -15,7 +15,7 @@ import { PRINCIPAL_HEADER, matchRoute, type FunctionName } from '../shared/api/r
 import type { Clock } from '../shared/ports/clock';
 import type { KeyRegistry } from '../shared/ports/identity';
 import { FunctionError, type FnInvokeResponse } from './function-pool';
-import { authenticate, type EndpointDeps } from './endpoint-support';
+import { authenticate } from './endpoint-support';
 
 /** Invokes a function as an HTTP trigger would. */
 export type FunctionInvoker = (
@@ -35,8 +35,6 @@ export interface GatewayOptions {
   port: number;
   keys: KeyRegistry;
   clock: Clock;
-  /** Agent sessions whose signatures the API accepts (agents' reports). */
-  sessions?: EndpointDeps['sessions'];
   invoke: FunctionInvoker;
   newRequestId: () => string;
   log: Logger;

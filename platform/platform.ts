@@ -27,8 +27,6 @@ import { systemClock, type Clock } from '../shared/ports/clock';
 import type { Ids } from '../shared/ports/ids';
 import { FunctionPool, type FunctionPoolStats } from './function-pool';
 import { Gateway } from './gateway';
-import { agentSessionsEndpoint } from './agent-sessions-endpoint';
-import { AgentSessions } from '../shared/api/agent-session';
 import { streamingEndpoint } from './streaming-endpoint';
 import { objectStorageEndpoint } from './object-storage-endpoint';
 import { functionsBackendFromEnv, functionsServiceConfig, prepareServiceStorage } from './object-storage-service';
@@ -293,18 +291,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   });
 
   let endpoint = '';
-  // In memory only: a restart ends every agent session (agents sign with their keys and open new ones).
-  const sessions = new AgentSessions();
   const gateway = new Gateway({
     mounts: [
-      agentSessionsEndpoint({ keys: directory, clock, sessions }),
-      streamingEndpoint({ streams: store.streams, directory, keys: directory, sessions, clock, endpoint: () => endpoint }),
+      streamingEndpoint({ streams: store.streams, directory, keys: directory, clock, endpoint: () => endpoint }),
       objectStorageEndpoint({
         storage: store.storage,
         registry,
         directory,
         keys: directory,
-        sessions,
         clock,
         ids: store.ids,
         namespace: record.namespace,
@@ -317,7 +311,6 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     host: options.host ?? '127.0.0.1',
     port: options.port ?? DEFAULT_PORT,
     keys: directory,
-    sessions,
     clock,
     newRequestId: () => store.ids.token().replace(/[^A-Za-z0-9]/g, '').toUpperCase().slice(0, 32),
     log: options.log,

@@ -6,14 +6,11 @@
  * Two algorithms, chosen by the key: `rsa-sha256` (OCI's, the only one its SDKs and services know) and `ed25519`
  * (RFC 9421's name), which this platform accepts for keys registered as Ed25519: agents' instance keys by default, since
  * an Ed25519 signature costs an agent a tenth of an RSA-2048 one. The algorithm a request names must be its key's.
- * A third, `hmac-sha256` with `keyId="session:<token>"`, is an agent session's (`agent-session.ts`), accepted where the
- * verifier is given the platform's sessions.
  */
-import { createHash, createHmac, createPrivateKey, createPublicKey, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ServiceError } from '../domain/errors';
 import type { ApiKeyRecord, KeyRegistry, Principal } from '../ports/identity';
-import { SESSION_KEY_ID_PREFIX, type AgentSession, type OpenedSession } from './agent-session';
 
 export const DEFAULT_MAX_SKEW_MS = 5 * 60 * 1000;
 
@@ -44,15 +41,11 @@ export interface VerifyOptions {
    * Object Storage PUT and Streaming putMessages routes, which the SDK signs without the body.
    */
   requireBodyHeaders?: boolean;
-  /** Opens agent session tokens; without it, session signatures are refused. */
-  sessions?: { open(token: string, nowMs: number): OpenedSession | undefined };
 }
 
 export interface VerifiedCaller {
   principal: Principal;
   keyId: string;
-  /** True when an agent session signed the request rather than the key itself. */
-  session: boolean;
   /** The headers the signature covers, lower-case, as listed in the Authorization header. */
   signedHeaders: readonly string[];
 }
@@ -76,7 +69,7 @@ interface AuthorizationParams {
   keyId: string;
   signature: string;
   headers: string[];
-  algorithm: SignatureAlgorithm | 'hmac-sha256';
+  algorithm: SignatureAlgorithm;
 }
 
 function parseAuthorization(header: string | undefined): AuthorizationParams {
@@ -97,7 +90,7 @@ function parseAuthorization(header: string | undefined): AuthorizationParams {
   }
   // OCI's signers always name the algorithm; without one, rsa-sha256 (OCI's only algorithm) is meant.
   const algorithm = (params.get('algorithm') ?? 'rsa-sha256').toLowerCase();
-  if (algorithm !== 'rsa-sha256' && algorithm !== 'ed25519' && algorithm !== 'hmac-sha256') {
+  if (algorithm !== 'rsa-sha256' && algorithm !== 'ed25519') {
     throw notAuthenticated(`The signature algorithm ${params.get('algorithm')} is not supported; use rsa-sha256 (or ed25519 with an Ed25519 key).`);
   }
   const version = params.get('version');
@@ -194,7 +187,6 @@ export async function verifySignedRequest(
   const auth = parseAuthorization(headerValue(req.headers, 'authorization'));
   requireSignedHeaders(auth.headers, method, options.requireBodyHeaders ?? true);
   checkClockSkew(req, auth.headers, nowMs, options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS);
-  if (auth.algorithm === 'hmac-sha256') return verifySessionSigned(req, method, auth, registry, nowMs, options);
   const { tenancyId, principalId, fingerprint } = parseKeyId(auth.keyId);
   const key = await registry.findKey(tenancyId, principalId, fingerprint);
   if (!key || key.tenancyId !== tenancyId || key.principalId !== principalId) throw notAuthenticated('Unknown key.');
@@ -213,31 +205,7 @@ export async function verifySignedRequest(
     throw notAuthenticated('The signature does not match the request.');
   }
   checkBody(req, auth.headers);
-  return { principal: principalOf(key), keyId: auth.keyId, signedHeaders: auth.headers, session: false };
-}
-
-/** A request signed with an agent session's secret: the token must open, its key still exist, the HMAC match. */
-async function verifySessionSigned(
-  req: SignedRequest,
-  method: string,
-  auth: AuthorizationParams,
-  registry: KeyRegistry,
-  nowMs: number,
-  options: VerifyOptions,
-): Promise<VerifiedCaller> {
-  if (options.sessions === undefined) throw notAuthenticated('Session signatures are not accepted here; sign with the key.');
-  if (!auth.keyId.startsWith(SESSION_KEY_ID_PREFIX)) throw notAuthenticated(`An hmac-sha256 signature needs keyId="${SESSION_KEY_ID_PREFIX}<token>".`);
-  const session = options.sessions.open(auth.keyId.slice(SESSION_KEY_ID_PREFIX.length), nowMs);
-  if (session === undefined) throw notAuthenticated('The session is unknown or has expired; open a new one.');
-  const key = await registry.findKey(session.tenancyId, session.instanceId, session.fingerprint);
-  if (!key || key.principalType !== 'instance' || key.tenancyId !== session.tenancyId || key.principalId !== session.instanceId) {
-    throw notAuthenticated('The session\'s key is no longer registered.');
-  }
-  const given = Buffer.from(auth.signature, 'base64');
-  const expected = createHmac('sha256', session.secret).update(signingString(req, method, auth.headers), 'utf8').digest();
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw notAuthenticated('The signature does not match the request.');
-  checkBody(req, auth.headers);
-  return { principal: principalOf(key), keyId: auth.keyId, signedHeaders: auth.headers, session: true };
+  return { principal: principalOf(key), keyId: auth.keyId, signedHeaders: auth.headers };
 }
 
 /** The OCI API key fingerprint: MD5 of the DER SubjectPublicKeyInfo, as colon-separated lower-case hex. */
@@ -303,18 +271,6 @@ function findHeader(headers: Record<string, string>, name: string): string | und
  * rsa-sha256 for an RSA key, ed25519 for an Ed25519 key.
  */
 export function signRequest(req: RequestToSign, key: SigningKey, nowMs: number = Date.now()): Record<string, string> {
-  const privateKey = privateKeyObject(key.privateKeyPem);
-  const algorithm = signatureAlgorithmOf(privateKey);
-  if (algorithm === undefined) throw new Error(`A ${privateKey.asymmetricKeyType ?? 'secret'} key cannot sign requests; use an RSA or Ed25519 key.`);
-  return signedHeaders(req, nowMs, key.keyId, algorithm, (text) => sign(DIGEST[algorithm], text, privateKey));
-}
-
-/** `signRequest` with an agent session: the same signed headers, HMAC-SHA256 under the session's secret. */
-export function signRequestWithSession(req: RequestToSign, session: Pick<AgentSession, 'token' | 'secret'>, nowMs: number = Date.now()): Record<string, string> {
-  return signedHeaders(req, nowMs, `${SESSION_KEY_ID_PREFIX}${session.token}`, 'hmac-sha256', (text) => createHmac('sha256', session.secret).update(text).digest());
-}
-
-function signedHeaders(req: RequestToSign, nowMs: number, keyId: string, algorithm: string, signText: (text: Buffer) => Buffer): Record<string, string> {
   const method = req.method.toUpperCase();
   const added: Record<string, string> = { 'x-date': new Date(nowMs).toUTCString() };
   if (findHeader(req.headers, 'host') === undefined) added.host = req.url.host;
@@ -334,7 +290,10 @@ function signedHeaders(req: RequestToSign, nowMs: number, keyId: string, algorit
       return `${lower}: ${findHeader(all, lower) ?? ''}`;
     })
     .join('\n');
-  const signature = signText(Buffer.from(text, 'utf8')).toString('base64');
-  added.authorization = `Signature version="1",keyId="${keyId}",algorithm="${algorithm}",headers="${headerNames.join(' ')}",signature="${signature}"`;
+  const privateKey = privateKeyObject(key.privateKeyPem);
+  const algorithm = signatureAlgorithmOf(privateKey);
+  if (algorithm === undefined) throw new Error(`A ${privateKey.asymmetricKeyType ?? 'secret'} key cannot sign requests; use an RSA or Ed25519 key.`);
+  const signature = sign(DIGEST[algorithm], Buffer.from(text, 'utf8'), privateKey).toString('base64');
+  added.authorization = `Signature version="1",keyId="${key.keyId}",algorithm="${algorithm}",headers="${headerNames.join(' ')}",signature="${signature}"`;
   return added;
 }
