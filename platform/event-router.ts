@@ -18,7 +18,6 @@ import { readDoc } from '../shared/app/documents';
 import { createObjectEvent, type CreateObjectEvent } from '../shared/domain/object-event';
 import { systemClock, type Clock } from '../shared/ports/clock';
 import type { ObjectStore } from '../shared/ports/object-store';
-import type { BucketRegistry } from './buckets';
 import type { StoredObjectNotice } from './object-storage-objects';
 import { FunctionError, gatewayStatus, type FnInvokeResponse } from './function-pool';
 
@@ -281,14 +280,13 @@ export class EventRouter {
 
 /** The PUT hook: enqueues a createobject event when the object's bucket has object events enabled. */
 export function objectEventEmitter(input: {
-  registry: BucketRegistry;
   router: EventRouter;
   clock: Clock;
   newEventId: () => string;
 }): (stored: StoredObjectNotice) => Promise<void> {
   return async (stored) => {
-    const bucket = stored.bucket ?? (await input.registry.getBucket(stored.namespace, stored.bucketName))?.doc;
-    if (!bucket?.objectEventsEnabled) return;
+    const { bucket } = stored;
+    if (!bucket.objectEventsEnabled) return;
     await input.router.enqueue(
       createObjectEvent({
         eventId: input.newEventId(),

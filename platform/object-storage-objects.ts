@@ -65,9 +65,10 @@ export interface ObjectCall {
   objectName: string;
   req: http.IncomingMessage;
   res: http.ServerResponse;
-  /** The bucket as the caller read it to authorize the call (a PUT passes it on to `onObjectStored`). */
-  bucket?: BucketRecord;
 }
+
+/** A PUT, with the bucket as the caller read it to authorize the write (passed on to `onObjectStored`). */
+export type PutObjectCall = ObjectCall & { bucket: BucketRecord };
 
 /** What a PUT tells `onObjectStored` about the object it stored. */
 export interface StoredObjectNotice {
@@ -75,8 +76,8 @@ export interface StoredObjectNotice {
   bucketName: string;
   objectName: string;
   etag: string;
-  /** The bucket as the PUT read it to authorize the write; absent, the hook reads it itself. */
-  bucket?: BucketRecord;
+  /** The bucket as the PUT read it to authorize the write. */
+  bucket: BucketRecord;
 }
 
 export interface ObjectOperationsDeps {
@@ -184,7 +185,7 @@ export async function deleteObject(deps: ObjectOperationsDeps, { at, objectName,
  */
 export async function putObject(
   deps: ObjectOperationsDeps,
-  { at, objectName, req, res, bucket }: ObjectCall,
+  { at, objectName, req, res, bucket }: PutObjectCall,
   signedSha256Base64?: string,
 ): Promise<void> {
   checkObjectName(objectName);
@@ -213,7 +214,7 @@ export async function putObject(
       contentType: header(req, 'content-type') ?? DEFAULT_CONTENT_TYPE,
       ...(declared !== undefined ? { contentLength: Number(declared) } : {}),
     });
-    await deps.onObjectStored?.({ namespace: at.namespace, bucketName: at.bucketName, objectName, etag: stored.etag, ...(bucket ? { bucket } : {}) });
+    await deps.onObjectStored?.({ namespace: at.namespace, bucketName: at.bucketName, objectName, etag: stored.etag, bucket });
     res.writeHead(200, {
       etag: stored.etag,
       'opc-content-md5': stored.md5Base64,

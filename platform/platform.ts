@@ -305,7 +305,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         serviceUserId: servicePrincipal.userId,
         endpoint: () => endpoint,
         ...(options.maxObjectBytes !== undefined ? { maxObjectBytes: options.maxObjectBytes } : {}),
-        onObjectStored: objectEventEmitter({ registry, router, clock, newEventId: randomUUID }),
+        onObjectStored: objectEventEmitter({ router, clock, newEventId: randomUUID }),
       }),
     ],
     host: options.host ?? '127.0.0.1',
