@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as common from 'oci-common';
 import { ComputeInstanceAgentClient, type models } from 'oci-computeinstanceagent';
-import { UsageError, optionInt, optionString, parseArgs } from '../cli/args';
+import { UsageError, optionChoice, optionInt, optionString, parseArgs } from '../cli/args';
 import { ExecutionEventFollower } from '../cli/wait';
 import { embeddedFunctionEnv, registerInstance, type AddedInstance } from '../platform/admin';
 import { FunctionPool } from '../platform/function-pool';
@@ -96,11 +96,7 @@ function parseOptions(argv: string[]): Options {
     : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10, useCaseCommands: 2000, followerGapMs: 20, keyType: DEFAULT_INSTANCE_KEY_TYPE };
   const out = optionString(args, 'out');
   if (out !== undefined) o.out = out;
-  const keyType = optionString(args, 'key-type');
-  if (keyType !== undefined) {
-    if (!(API_KEY_TYPES as readonly string[]).includes(keyType)) throw new UsageError(`--key-type must be one of ${API_KEY_TYPES.join(', ')}`);
-    o.keyType = keyType as ApiKeyType;
-  }
+  o.keyType = optionChoice(args, 'key-type', API_KEY_TYPES) ?? o.keyType;
   for (const [flag, key] of Object.entries(NUMBER_OPTIONS)) {
     const n = optionInt(args, flag, { min: 0, max: Number.MAX_SAFE_INTEGER });
     if (n !== undefined) o[key] = AT_LEAST_ONE.has(key) ? Math.max(1, n) : n;

@@ -58,6 +58,14 @@ export function optionStrings(args: ParsedArgs, name: string): string[] {
   return args.repeated.get(name) ?? [];
 }
 
+/** A value option that must be one of `allowed` (as written, case and all). */
+export function optionChoice<T extends string>(args: ParsedArgs, name: string, allowed: readonly T[]): T | undefined {
+  const v = optionString(args, name);
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
 export function optionInt(args: ParsedArgs, name: string, range: { min: number; max: number }): number | undefined {
   const v = optionString(args, name);
   if (v === undefined) return undefined;

@@ -1,8 +1,8 @@
 /** `runcommand instance add|list`: register hosts with the embedded platform (they then run `runcommand-agent`). */
 import os from 'node:os';
 import { listInstances, registerInstance } from '../platform/admin';
-import { API_KEY_TYPES, type ApiKeyType } from '../platform/identity-admin';
-import { optionString, UsageError } from './args';
+import { API_KEY_TYPES } from '../platform/identity-admin';
+import { optionChoice, optionString, UsageError } from './args';
 import { GLOBAL_OPTIONS_HELP, noPositionals, parseCommandArgs, readPlatformInfo } from './context';
 import { printResult } from './output';
 
@@ -53,15 +53,12 @@ export async function instanceAdd(argv: readonly string[]): Promise<number> {
   const endpoint = globals.endpoint ?? platform?.endpoint;
   if (!endpoint) throw new UsageError(`no endpoint: pass --endpoint, or start the platform so ${globals.dataDir}/platform.json exists`);
   const compartmentId = optionString(args, 'compartment-id');
-  const keyType = optionString(args, 'key-type');
-  if (keyType !== undefined && !(API_KEY_TYPES as readonly string[]).includes(keyType)) {
-    throw new UsageError(`--key-type must be one of ${API_KEY_TYPES.join(', ')}`);
-  }
+  const keyType = optionChoice(args, 'key-type', API_KEY_TYPES);
   const added = await registerInstance(globals.dataDir, {
     displayName: optionString(args, 'display-name') ?? os.hostname(),
     endpoint,
     ...(compartmentId !== undefined ? { compartmentId } : {}),
-    ...(keyType !== undefined ? { keyType: keyType as ApiKeyType } : {}),
+    ...(keyType !== undefined ? { keyType } : {}),
   });
   printResult(process.stdout, globals.output, { ...added.instance, agentConfigFile: added.agentConfigFile });
   return 0;

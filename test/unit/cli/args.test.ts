@@ -1,4 +1,4 @@
-import { UsageError, optionString, optionStrings, parseArgs } from '../../../cli/args';
+import { UsageError, optionChoice, optionString, optionStrings, parseArgs } from '../../../cli/args';
 
 describe('parseArgs', () => {
   const spec = { booleans: ['json'], values: ['name', 'compartment-id'] };
@@ -22,5 +22,20 @@ describe('parseArgs', () => {
     expect(() => parseArgs(['--nope'], spec)).toThrow(UsageError);
     expect(() => parseArgs(['--name'], spec)).toThrow('--name needs a value');
     expect(() => parseArgs(['--json=1'], spec)).toThrow('--json takes no value');
+  });
+});
+
+describe('optionChoice', () => {
+  const spec = { values: ['key-type'] };
+  const allowed = ['ed25519', 'rsa'] as const;
+
+  it('answers the value when it is one of the choices, as written, and undefined when the option is absent', () => {
+    expect(optionChoice(parseArgs(['--key-type', 'rsa'], spec), 'key-type', allowed)).toBe('rsa');
+    expect(optionChoice(parseArgs([], spec), 'key-type', allowed)).toBeUndefined();
+  });
+
+  it('refuses any other value, naming the choices (case counts)', () => {
+    expect(() => optionChoice(parseArgs(['--key-type=dsa'], spec), 'key-type', allowed)).toThrow(new UsageError('--key-type must be one of ed25519, rsa'));
+    expect(() => optionChoice(parseArgs(['--key-type', 'RSA'], spec), 'key-type', allowed)).toThrow(UsageError);
   });
 });
