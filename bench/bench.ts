@@ -16,7 +16,7 @@
  * `runcommand instance add` generates.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -27,7 +27,7 @@ import { UsageError, optionChoice, optionInt, optionString, parseArgs } from '..
 import { ExecutionEventFollower } from '../cli/wait';
 import { embeddedFunctionEnv, registerInstance, type AddedInstance } from '../platform/admin';
 import { FunctionPool } from '../platform/function-pool';
-import { API_KEY_TYPES, DEFAULT_INSTANCE_KEY_TYPE, type ApiKeyType } from '../platform/identity-admin';
+import { API_KEY_TYPES, DEFAULT_INSTANCE_KEY_TYPE, generateApiKey, type ApiKeyType } from '../platform/identity-admin';
 import { FUNCTION_NAMES, type PlatformInfo } from '../platform/platform';
 import { fastSigningClientParams } from '../shared/adapters/oci/key-signer';
 import { OciStream } from '../shared/adapters/oci/stream';
@@ -314,14 +314,10 @@ async function measureFloor(o: Options) {
   agent.destroy();
   await stop(server);
 
-  // The client side of every OCI-signed request: one RSA-2048 PKCS#1 v1.5 signature.
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const signs: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    const t = performance.now();
-    sign('sha256', Buffer.from(`x-date: ${i}\n(request-target): get /x\nhost: h`), privateKey);
-    signs.push(performance.now() - t);
-  }
+  // Both ends of every signed request, for each key type the platform generates: users' RSA-2048, and the Ed25519
+  // keys of instances (which sign three requests a command).
+  const rsa = timeSignatures('rsa');
+  const ed25519 = timeSignatures('ed25519');
 
   // A bare Node process start to exit: the floor of a function's cold start.
   const nodeStarts: number[] = [];
@@ -334,9 +330,30 @@ async function measureFloor(o: Options) {
     spawnBashTrueSequentialMs: percentiles(sequential),
     spawnBashTrueParallelPerSec: parallelPerSec,
     loopbackHttpRoundTripMs: percentiles(rtt),
-    rsaSignMs: percentiles(signs),
+    signatures: { rsa, ed25519 },
     nodeStartMs: percentiles(nodeStarts),
   };
+}
+
+/** 200 signatures of a request's signing string with a fresh key of `type`, each verified: the time of each, in ms. */
+function timeSignatures(type: ApiKeyType): { signMs: ReturnType<typeof percentiles>; verifyMs: ReturnType<typeof percentiles> } {
+  const key = generateApiKey(type);
+  const privateKey = createPrivateKey(key.privateKeyPem);
+  const publicKey = createPublicKey(key.publicKeyPem);
+  // RSA signs a SHA-256 digest (rsa-sha256); Ed25519 hashes the message itself.
+  const digest = type === 'rsa' ? 'sha256' : null;
+  const signMs: number[] = [];
+  const verifyMs: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const text = Buffer.from(`x-date: ${i}\n(request-target): post /20180530/agent/reports\nhost: h`);
+    let t = performance.now();
+    const signature = sign(digest, text, privateKey);
+    signMs.push(performance.now() - t);
+    t = performance.now();
+    if (!verify(digest, text, publicKey, signature)) throw new Error(`a ${type} signature did not verify`);
+    verifyMs.push(performance.now() - t);
+  }
+  return { signMs: percentiles(signMs), verifyMs: percentiles(verifyMs) };
 }
 
 // ---------- the platform ----------
@@ -708,6 +725,7 @@ const TARGETS = {
   coldStartMs: 300,
 };
 
+const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '–');
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '–');
 const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
@@ -721,6 +739,7 @@ function cpuBudgetText(c: ReturnType<typeof cpuPerCommand>): string {
 function table(r: Results): string {
   const { floor, latency, throughput, throughputSharedProcesses: shared, idle, functions, sweep, useCases } = r;
   const spawnP50 = floor.spawnBashTrueSequentialMs.p50;
+  const { rsa, ed25519 } = floor.signatures;
   // The CPU a command may use for the target throughput on this machine's cores.
   const budgetMs = (r.machine.cores * 1000) / TARGETS.commandsPerSec;
   const cpuRow = (label: string, run: { cpuMsPerCommand: ReturnType<typeof cpuPerCommand> }): string[] => [
@@ -734,7 +753,14 @@ function table(r: Results): string {
     ['measure', 'result', 'floor (same run)', 'ratio to floor', 'target'],
     ['create → script started, p50 / p90 / p99 (ms)', `${f1(latency.createToStartedMs.p50)} / ${f1(latency.createToStartedMs.p90)} / ${f1(latency.createToStartedMs.p99)}`, `spawn bash -c true ${f2(spawnP50)}`, f1(latency.createToStartedMs.p50 / spawnP50), ''],
     ['create → SUCCEEDED seen by a client, p50 / p90 / p99 (ms)', `${f1(latency.createToSucceededMs.p50)} / ${f1(latency.createToSucceededMs.p90)} / ${f1(latency.createToSucceededMs.p99)}`, `spawn ${f2(spawnP50)} + HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)}`, f1(latency.createToSucceededMs.p50 / (spawnP50 + floor.loopbackHttpRoundTripMs.p50)), `p50 ≤ ${TARGETS.createToSucceededP50Ms}, p99 ≤ ${TARGETS.createToSucceededP99Ms}: ${mark(latency.createToSucceededMs.p50 <= TARGETS.createToSucceededP50Ms && latency.createToSucceededMs.p99 <= TARGETS.createToSucceededP99Ms)}`],
-    ['create round trip (Oracle SDK), p50 (ms)', f1(latency.createRoundTripMs.p50), `HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)} + RSA sign ${f2(floor.rsaSignMs.p50)}`, f1(latency.createRoundTripMs.p50 / (floor.loopbackHttpRoundTripMs.p50 + floor.rsaSignMs.p50)), ''],
+    ['create round trip (Oracle SDK), p50 (ms)', f1(latency.createRoundTripMs.p50), `HTTP RTT ${f2(floor.loopbackHttpRoundTripMs.p50)} + RSA sign ${f2(rsa.signMs.p50)}`, f1(latency.createRoundTripMs.p50 / (floor.loopbackHttpRoundTripMs.p50 + rsa.signMs.p50)), ''],
+    [
+      'a request signature, sign / verify, p50 (µs): RSA-2048 (users) / Ed25519 (instances)',
+      `${f0(rsa.signMs.p50 * 1000)} / ${f0(rsa.verifyMs.p50 * 1000)}; ${f0(ed25519.signMs.p50 * 1000)} / ${f0(ed25519.verifyMs.p50 * 1000)}`,
+      '',
+      '',
+      '',
+    ],
     [`throughput, ${throughput.instances} instances (${r.options.keyType} keys), ${f1(throughput.seconds)} s (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors)`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
     cpuRow('throughput: CPU per command (ms), by part', throughput),
     [

@@ -49,6 +49,9 @@ const runsOnThisBackend = process.env.RUNCOMMAND_TEST_BACKEND !== 'oci';
     const useCases = r.useCases?.cpuMsPerCommand as unknown as Record<string, number>;
     for (const step of ['create', 'ack', 'finish', 'total']) positive(useCases[step]);
     positive(r.floor?.spawnBashTrueParallelPerSec);
+    const signatures = r.floor?.signatures as unknown as Record<'rsa' | 'ed25519', Record<'signMs' | 'verifyMs', { p50: number }>>;
+    for (const type of ['rsa', 'ed25519'] as const) for (const step of ['signMs', 'verifyMs'] as const) positive(signatures[type][step].p50);
+    expect(output).toContain('| a request signature, sign / verify');
     expect(output).toContain('| create → SUCCEEDED seen by a client');
     expect(output).toContain('(ed25519 keys)');
     // The SDK's warning for the follower's long poll aborted at close is not the bench's to print.
