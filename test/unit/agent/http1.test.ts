@@ -139,11 +139,11 @@ describe('requestText', () => {
 });
 
 /**
- * A raw TCP server: `onData` gets each socket and the text received so far, and answers however it likes; `run` gets
- * a pool (closed afterwards) and the server's URL and connection count.
+ * A raw TCP server: `onRequest` gets the socket and the text of each request once its head is complete, and answers
+ * however it likes; `run` gets a pool (closed afterwards) and the server's URL and connection count.
  */
 async function withRawServer(
-  onData: (socket: net.Socket, received: string) => void,
+  onRequest: (socket: net.Socket, request: string) => void,
   run: (pool: Http1Pool, url: URL, connections: () => number) => Promise<void>,
   maxConnectionsPerOrigin = 4,
 ): Promise<void> {
@@ -155,8 +155,9 @@ async function withRawServer(
     let received = '';
     socket.on('data', (chunk) => {
       received += chunk.toString('latin1');
-      onData(socket, received);
-      if (received.includes('\r\n\r\n')) received = '';
+      if (!received.includes('\r\n\r\n')) return;
+      onRequest(socket, received);
+      received = '';
     });
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
@@ -182,9 +183,8 @@ describe('Http1Pool', () => {
   it('sends one request at a time on a kept-alive connection and reuses it', async () => {
     const seen: string[] = [];
     await withRawServer(
-      (socket, received) => {
-        if (!received.includes('\r\n\r\n')) return;
-        seen.push(received);
+      (socket, request) => {
+        seen.push(request);
         socket.write(OK);
       },
       async (pool, url, connections) => {
@@ -201,9 +201,7 @@ describe('Http1Pool', () => {
   it('opens at most maxConnectionsPerOrigin connections; further requests wait for one', async () => {
     const held: net.Socket[] = [];
     await withRawServer(
-      (socket, received) => {
-        if (received.includes('\r\n\r\n')) held.push(socket);
-      },
+      (socket) => held.push(socket),
       async (pool, url, connections) => {
         const answers = Promise.all([1, 2, 3, 4].map(() => pool.request(get(url))));
         await waitUntil(() => held.length === 2);
@@ -221,9 +219,7 @@ describe('Http1Pool', () => {
 
   it('opens a new connection after an answer with Connection: close', async () => {
     await withRawServer(
-      (socket, received) => {
-        if (received.includes('\r\n\r\n')) socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok');
-      },
+      (socket) => socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok'),
       async (pool, url, connections) => {
         await pool.request(get(url));
         await pool.request(get(url));
@@ -234,8 +230,7 @@ describe('Http1Pool', () => {
 
   it('reads a chunked answer written a few bytes at a time', async () => {
     await withRawServer(
-      (socket, received) => {
-        if (!received.includes('\r\n\r\n')) return;
+      (socket) => {
         let at = 0;
         const next = (): void => {
           if (at >= CHUNKED.length) return;
@@ -262,9 +257,7 @@ describe('Http1Pool', () => {
 
   it('fails a request whose connection closes before the answer is complete', async () => {
     await withRawServer(
-      (socket, received) => {
-        if (received.includes('\r\n\r\n')) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
-      },
+      (socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'),
       async (pool, url) => {
         await expect(pool.request(get(url))).rejects.toThrow('the connection closed before the answer was complete');
       },
@@ -283,8 +276,7 @@ describe('Http1Pool', () => {
   it('fails an oversized answer and then serves the next request on a new connection', async () => {
     let n = 0;
     await withRawServer(
-      (socket, received) => {
-        if (!received.includes('\r\n\r\n')) return;
+      (socket) => {
         n++;
         socket.write(n === 1 ? 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' : OK);
       },
@@ -299,8 +291,7 @@ describe('Http1Pool', () => {
   it('drops a connection that sends bytes nobody asked for, and a connection the server closed while idle', async () => {
     const sockets: net.Socket[] = [];
     await withRawServer(
-      (socket, received) => {
-        if (!received.includes('\r\n\r\n')) return;
+      (socket) => {
         sockets.push(socket);
         socket.write(OK);
       },
