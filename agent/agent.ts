@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CommandCancelRequestedMessage, CommandIssuedMessage } from '../events/messages';
+import { RESERVED_START_WINDOW_MS } from '../shared/domain/execution-machine';
 import type { CommandSource } from '../shared/domain/model';
 import type { Clock } from '../shared/ports/clock';
 import type { Ids } from '../shared/ports/ids';
@@ -141,6 +142,8 @@ interface Tracked {
   execution?: RunningExecution;
   receiveDelivered?: Promise<void>;
   stopReason?: 'agent-stop';
+  /** Started without an ACK: reserved for this session (`mayStartUnacked`). */
+  startedReserved?: boolean;
 }
 
 interface Prepared {
@@ -552,7 +555,8 @@ class Agent implements RunningAgent {
 
   private async run(t: Tracked): Promise<void> {
     try {
-      const decision = await this.ack(t);
+      t.startedReserved = this.mayStartUnacked(t);
+      const decision: AckDecision = t.startedReserved ? { run: true } : await this.ack(t);
       if ('stopped' in decision) return;
       if (!decision.run) {
         this.completeNotRun(t, decision.reason);
@@ -629,7 +633,7 @@ class Agent implements RunningAgent {
       const spawned: CurrentRecord = { ...current, pid: execution.pid, workDir: execution.workDir, ...(execution.procStartTime !== undefined ? { procStartTime: execution.procStartTime } : {}) };
       this.state.save(StateArea.current, t.id, spawned);
       t.record = spawned;
-      this.log.info('command started', { instanceAgentCommandId: t.id, pid: execution.pid });
+      this.log.info('command started', { instanceAgentCommandId: t.id, pid: execution.pid, delivery: t.startedReserved ? 'reserved' : 'acked' });
       if (this.stopping && this.killRunningOnStop) t.stopReason = 'agent-stop';
       if (t.cancelRequested || t.stopReason !== undefined) void execution.cancel();
     }
@@ -697,6 +701,19 @@ class Agent implements RunningAgent {
       }
       throw new ScriptUnavailableError(`Could not download the script from ${describeLocation(location)}: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Reserved delivery (docs/agent-protocol.md): a command the service reserved for this session starts without an
+   * ACK, its START or FINISH being the claim, if it starts on arrival (one this agent held, and so reported as
+   * RECEIVE, gave the reservation back) and is still young by this host's clock (the service times an unclaimed
+   * reservation out minutes later, so the clocks may disagree by that much).
+   */
+  private mayStartUnacked(t: Tracked): boolean {
+    const message = t.record.message;
+    if (message.reservedFor !== this.agentSessionId || t.record.receiveReported) return false;
+    const ageMs = this.deps.clock.nowMs() - Date.parse(message.timeCreated);
+    return Number.isFinite(ageMs) && ageMs <= RESERVED_START_WINDOW_MS;
   }
 
   /**

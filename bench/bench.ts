@@ -764,8 +764,8 @@ function table(r: Results): string {
     [`throughput, ${throughput.instances} instances (${r.options.keyType} keys), ${f1(throughput.seconds)} s (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors)`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
     cpuRow('throughput: CPU per command (ms), by part', throughput),
     [
-      'the same use cases in one process (create, ACK, FINISH on the embedded store; no HTTP), CPU per command (ms)',
-      `total ${f2(useCases.cpuMsPerCommand.total)}: create ${f2(useCases.cpuMsPerCommand.create)}, ACK ${f2(useCases.cpuMsPerCommand.ack)}, FINISH ${f2(useCases.cpuMsPerCommand.finish)}`,
+      'the same use cases in one process (create, reserved for the active agent session, and FINISH on the embedded store; no HTTP), CPU per command (ms)',
+      `total ${f2(useCases.cpuMsPerCommand.total)}: create ${f2(useCases.cpuMsPerCommand.create)}, FINISH ${f2(useCases.cpuMsPerCommand.finish)} (an ACK, for a command not reserved: ${f2(useCases.cpuMsPerCommand.ack)})`,
       `gateway + functions in the run: ${f1(throughput.cpuMsPerCommand.gateway + throughput.cpuMsPerCommand.functions)}`,
       f1((throughput.cpuMsPerCommand.gateway + throughput.cpuMsPerCommand.functions) / useCases.cpuMsPerCommand.total),
       '',

@@ -76,6 +76,7 @@ function parseContent(v: unknown): CommandContent {
 
 function parseIssued(o: Obj): CommandIssuedMessage {
   const displayName = optStr(o, 'displayName', '');
+  const reservedFor = optStr(o, 'reservedFor', '');
   return {
     type: 'command.issued',
     specVersion: 1,
@@ -87,6 +88,7 @@ function parseIssued(o: Obj): CommandIssuedMessage {
     content: parseContent(o.content),
     sequenceNumber: int(o, 'sequenceNumber', '', 0, Number.MAX_SAFE_INTEGER),
     timeCreated: str(o, 'timeCreated', ''),
+    ...(reservedFor !== undefined ? { reservedFor } : {}),
   };
 }
 

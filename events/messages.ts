@@ -16,6 +16,11 @@ export interface CommandIssuedMessage {
   content: CommandContent;
   sequenceNumber: number;
   timeCreated: string;
+  /**
+   * The agent session the command is reserved for (reserved delivery, docs/agent-protocol.md): that session may start
+   * it without an ACK while it is young; any other session must ACK it, and is refused.
+   */
+  reservedFor?: string;
 }
 
 /** On the instance stream: the user asked to cancel a command this agent may be running. */

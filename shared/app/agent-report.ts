@@ -9,6 +9,7 @@ import { isTerminal } from '../domain/model';
 import type { AgentReport } from '../domain/agent-report';
 import type { Principal } from '../ports/identity';
 import type { ServiceDeps } from './deps';
+import { recordAgentSession } from './agent-sessions';
 import { applyExecutionEvent } from './execution-updates';
 
 export interface AgentReportResult {
@@ -28,6 +29,10 @@ export async function applyAgentReport(deps: ServiceDeps, principal: Principal, 
     agentSessionId: report.agentSessionId,
   });
   const e = execution.doc;
+  // After the report: a failure to record the session only costs later commands their reservation.
+  await recordAgentSession(deps, principal.instanceId, report.agentSessionId).catch((err: unknown) =>
+    deps.log.warn('could not record the agent session', { instanceId: principal.instanceId, error: String(err) }),
+  );
   return {
     lifecycleState: e.lifecycleState,
     deliveryState: e.deliveryState,

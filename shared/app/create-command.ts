@@ -15,6 +15,7 @@ import { canUseCompartment, principalId } from '../ports/identity';
 import type { ServiceDeps } from './deps';
 import { createDoc, readDoc, type Versioned } from './documents';
 import { commandKey, executionKey, indexKeys, openExecutionKey } from './layout';
+import { activeAgentSession } from './agent-sessions';
 import { publishCommandIssued } from './publish';
 
 export interface CreateCommandInput {
@@ -80,7 +81,7 @@ export async function createCommand(deps: ServiceDeps, input: CreateCommandInput
     created = await createDoc(deps.state, commandKey(fresh.id), fresh);
   }
   if (!created) throw new ServiceError('Conflict', 'A command with this id already exists; retry.');
-  await finishCreate(deps, fresh, instance.streamId);
+  await finishCreate(deps, fresh, instance.streamId, await activeAgentSession(deps, fresh.target.instanceId, nowMs));
   return created;
 }
 
@@ -96,12 +97,16 @@ async function resumeRetriedCreate(
       'The opc-retry-token was already used for a different request within the last 24 hours.',
     );
   }
-  await finishCreate(deps, existing.doc, streamId);
+  // The execution written by the first attempt keeps its reservation (or none); this one is not used then.
+  await finishCreate(deps, existing.doc, streamId, await activeAgentSession(deps, existing.doc.target.instanceId, deps.clock.nowMs()));
   return readDoc<CommandRecord>(deps.state, commandKey(existing.doc.id)).then((v) => v ?? existing);
 }
 
-/** Everything after the command document: idempotent, so a retried create can run it again. */
-async function finishCreate(deps: ServiceDeps, c: CommandRecord, streamId: string): Promise<void> {
+/**
+ * Everything after the command document: idempotent, so a retried create can run it again. `reservedFor` is the
+ * instance's active agent session, for which the execution is reserved (reserved delivery).
+ */
+async function finishCreate(deps: ServiceDeps, c: CommandRecord, streamId: string, reservedFor: string | undefined): Promise<void> {
   const execution: ExecutionRecord = {
     schemaVersion: 1,
     instanceAgentCommandId: c.id,
@@ -115,6 +120,7 @@ async function finishCreate(deps: ServiceDeps, c: CommandRecord, streamId: strin
     lifecycleState: 'ACCEPTED',
     timeCreated: c.timeCreated,
     timeUpdated: c.timeCreated,
+    ...(reservedFor !== undefined ? { reservedFor } : {}),
   };
   const createdExecution = await createDoc(deps.state, executionKey(c.id, c.target.instanceId), execution);
   await Promise.all(
@@ -123,6 +129,6 @@ async function finishCreate(deps: ServiceDeps, c: CommandRecord, streamId: strin
   // A retried create re-publishes only while the execution is still waiting for its agent; agents drop duplicates.
   const current = createdExecution ?? (await readDoc<ExecutionRecord>(deps.state, executionKey(c.id, c.target.instanceId)));
   if (current && current.doc.deliveryState === 'VISIBLE' && current.doc.lifecycleState === 'ACCEPTED') {
-    await publishCommandIssued(deps, streamId, c);
+    await publishCommandIssued(deps, streamId, c, current.doc.reservedFor);
   }
 }

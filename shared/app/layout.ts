@@ -5,6 +5,7 @@
  *
  *   commands/<commandId>.json                       the command document
  *   executions/<commandId>/<instanceId>.json         the execution document
+ *   agents/<instanceId>.json                         the instance's agent session that reported last, and when
  *   idx/cmd/<compartmentId>/<order>/<sortKey>/<commandId>
  *   idx/exe/<compartmentId>/<instanceId>/<order>/<sortKey>/<commandId>
  *   idx/all/<timeKey>/<commandId>                    every command by creation time (retention sweeps)
@@ -29,6 +30,7 @@ const pad = (n: number, digits: number) => String(n).padStart(digits, '0');
 
 export const commandKey = (commandId: string) => `commands/${commandId}.json`;
 export const executionKey = (commandId: string, instanceId: string) => `executions/${commandId}/${instanceId}.json`;
+export const agentSessionKey = (instanceId: string) => `agents/${instanceId}.json`;
 
 interface Sortable {
   timeCreated: string;

@@ -3,7 +3,7 @@ import type { CommandRecord, ExecutionRecord } from '../domain/model';
 import { toWireExecution } from '../domain/model';
 import type { ServiceDeps } from './deps';
 
-export async function publishCommandIssued(deps: ServiceDeps, streamId: string, c: CommandRecord): Promise<void> {
+export async function publishCommandIssued(deps: ServiceDeps, streamId: string, c: CommandRecord, reservedFor?: string): Promise<void> {
   const message: CommandIssuedMessage = {
     type: 'command.issued',
     specVersion: 1,
@@ -15,6 +15,7 @@ export async function publishCommandIssued(deps: ServiceDeps, streamId: string, 
     content: c.content,
     sequenceNumber: c.sequenceNumber,
     timeCreated: c.timeCreated,
+    ...(reservedFor !== undefined ? { reservedFor } : {}),
   };
   await deps.streams.publish(streamId, [{ key: c.id, value: JSON.stringify(message) }]);
 }

@@ -8,6 +8,16 @@
  * User CANCEL of a queued execution makes it CANCELED without any agent; the agent's later ACK turns delivery into
  * ACKED_CANCELED and tells it not to run. Sweeps EXPIRE undelivered executions and time out silent ones (DEADLINE).
  * Terminal states never change: every later event is a no-op (agent reports are flagged as late).
+ *
+ * Reserved delivery: a command created while its instance's agent session is active is reserved for that session
+ * (`reservedFor`, still VISIBLE on the wire). The session may start it on receipt without an ACK; its START or FINISH
+ * then claims it. Until then the service must assume it may be running, so:
+ *   - another session's ACK is refused (Conflict), and its RECEIVE changes nothing;
+ *   - the reserved session's RECEIVE (it holds the command, not started) releases the reservation: the execution is
+ *     an ordinary PENDING one again, which that session acks before it runs it;
+ *   - CANCEL asks the agent to stop it (`cancelRequested`), like a running one; a later release or ACK makes it
+ *     CANCELED without running it;
+ *   - it never EXPIREs; without a report it times out (DEADLINE) a start window after its creation.
  */
 import type { ExecutionRecord, LifecycleState } from './model';
 import { isTerminal } from './model';
@@ -65,10 +75,42 @@ const refuse = (code: 'Conflict' | 'IncorrectState', message: string): Transitio
 const isAgentEvent = (ev: ExecutionEvent): ev is Extract<ExecutionEvent, { agentSessionId: string }> =>
   'agentSessionId' in ev;
 
+/**
+ * How long after a reserved command's creation (by its own clock) an agent may still start it without an ACK. The
+ * service times an unreported reservation out only after the sweep's start window (300 s by default), so agent and
+ * service clocks may disagree by minutes before the two could cross.
+ */
+export const RESERVED_START_WINDOW_MS = 60_000;
+
+/** The execution's queued delivery with its reservation dropped (the session holds it and will ack it). */
+function released(e: ExecutionRecord): ExecutionRecord {
+  const { reservedFor: _released, ...rest } = e;
+  return rest;
+}
+
 /** Apply one event to an execution. Pure: the same inputs always give the same result. */
 export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionResult {
   const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
   const acked = e.deliveryState === 'ACKED';
+  const reserved = isReserved(e);
+
+  if (reserved && isAgentEvent(ev)) {
+    const own = ev.agentSessionId === e.reservedFor;
+    if (ev.type === 'ACK' && !own) return refuse('Conflict', 'The execution is reserved for another agent session.');
+    if (ev.type === 'RECEIVE') {
+      if (!own) return unchanged(e);
+      const base = released(e);
+      if (e.cancelRequested) {
+        return changed(base, { deliveryState: 'PENDING', timeReceived: ev.at, lifecycleState: 'CANCELED', timeFinished: ev.at }, ev.at);
+      }
+      return changed(base, { deliveryState: 'PENDING', timeReceived: ev.at }, ev.at);
+    }
+    if ((ev.type === 'START' || ev.type === 'FINISH') && own) {
+      // The reserved session started it without an ack: this report is its claim.
+      const claimed = transition({ ...released(e), deliveryState: 'ACKED', timeAcked: ev.at, ackedBy: ev.agentSessionId }, ev);
+      return claimed.ok ? { ...claimed, changed: true } : claimed;
+    }
+  }
 
   // Terminal executions never change. A repeated ACK from the winning session is still answered
   // (so a retried ack learns the outcome); a competing session is refused so it never runs the script.
@@ -92,7 +134,14 @@ export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionRe
       if (queued && e.lifecycleState === 'CANCELED') {
         return changed(e, { deliveryState: 'ACKED_CANCELED', timeAcked: ev.at, ackedBy: ev.agentSessionId }, ev.at);
       }
-      if (queued) return changed(e, { deliveryState: 'ACKED', timeAcked: ev.at, ackedBy: ev.agentSessionId }, ev.at);
+      if (queued && e.cancelRequested) {
+        return changed(
+          released(e),
+          { lifecycleState: 'CANCELED', timeFinished: ev.at, deliveryState: 'ACKED_CANCELED', timeAcked: ev.at, ackedBy: ev.agentSessionId },
+          ev.at,
+        );
+      }
+      if (queued) return changed(released(e), { deliveryState: 'ACKED', timeAcked: ev.at, ackedBy: ev.agentSessionId }, ev.at);
       if (e.deliveryState === 'EXPIRED') return refuse('IncorrectState', 'Delivery of this command expired; it will not run.');
       if (e.ackedBy !== ev.agentSessionId) return refuse('Conflict', 'The execution was acknowledged by another agent session.');
       return unchanged(e);
@@ -121,11 +170,15 @@ export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionRe
     }
 
     case 'CANCEL':
+      if (reserved) {
+        return e.cancelRequested ? unchanged(e, [{ type: 'requestAgentCancel' }]) : changed(e, { cancelRequested: true }, ev.at, [{ type: 'requestAgentCancel' }]);
+      }
       if (queued && !isTerminal(e.lifecycleState)) return changed(e, { lifecycleState: 'CANCELED', timeFinished: ev.at }, ev.at);
       if (acked) return unchanged(e, [{ type: 'requestAgentCancel' }]);
       return unchanged(e);
 
     case 'EXPIRE':
+      if (reserved) return unchanged(e);
       if (queued && !isTerminal(e.lifecycleState)) return changed(e, { deliveryState: 'EXPIRED' }, ev.at);
       return unchanged(e);
 
@@ -133,6 +186,16 @@ export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionRe
       // The agent went silent, not necessarily its script: ask it to stop whatever may still run.
       if (acked) {
         return changed(e, { lifecycleState: 'TIMED_OUT', timeFinished: ev.at, message: ev.message }, ev.at, [{ type: 'requestAgentCancel' }]);
+      }
+      if (reserved) {
+        // Its session may have started it: the reservation becomes its ack, so later reports are late, not lost.
+        const claimedBy = e.reservedFor as string;
+        return changed(
+          released(e),
+          { lifecycleState: 'TIMED_OUT', timeFinished: ev.at, message: ev.message, deliveryState: 'ACKED', ackedBy: claimedBy },
+          ev.at,
+          [{ type: 'requestAgentCancel' }],
+        );
       }
       return unchanged(e);
   }
@@ -154,6 +217,11 @@ export const REACHABLE_STATES: ReadonlyArray<Pick<ExecutionRecord, 'lifecycleSta
   { lifecycleState: 'CANCELED', deliveryState: 'ACKED' },
 ];
 
+/** A queued execution reserved for an agent session that has not claimed or released it. */
+export function isReserved(e: ExecutionRecord): boolean {
+  return (e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING') && e.reservedFor !== undefined && !isTerminal(e.lifecycleState);
+}
+
 /** Deadline policy for silent agents (sweeps). Durations in milliseconds. */
 export interface DeadlinePolicy {
   /** Extra time after start + timeout before the service gives up on the agent. */
@@ -169,7 +237,9 @@ export interface DeadlinePolicy {
  * Counts from the start (or the ack, for an execution that never started).
  */
 export function agentDeadline(e: ExecutionRecord, policy: DeadlinePolicy): number | undefined {
-  if (e.deliveryState !== 'ACKED' || isTerminal(e.lifecycleState)) return undefined;
+  if (isTerminal(e.lifecycleState)) return undefined;
+  if (isReserved(e)) return Date.parse(e.timeCreated) + policy.startWindowMs;
+  if (e.deliveryState !== 'ACKED') return undefined;
   if (e.lifecycleState === 'IN_PROGRESS' && e.timeStarted) {
     const runMs = e.executionTimeOutInSeconds > 0 ? e.executionTimeOutInSeconds * 1000 : policy.maxRunMs;
     return Date.parse(e.timeStarted) + runMs + policy.graceMs;

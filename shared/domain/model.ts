@@ -104,6 +104,13 @@ export interface ExecutionRecord {
   timeFinished?: string;
   /** The agent session whose ack won the compare-and-swap; only it may start the execution. */
   ackedBy?: string;
+  /**
+   * Reserved delivery (`execution-machine.ts`): the agent session this queued execution was reserved for at creation.
+   * That session may start it without an ack; no other session may claim it. Never on the wire.
+   */
+  reservedFor?: string;
+  /** A cancel arrived while the reserved session might already be running it: the agent is asked to stop it. */
+  cancelRequested?: boolean;
   exitCode?: number;
   message?: string;
   text?: string;

@@ -167,6 +167,36 @@ describe('running commands', () => {
   });
 });
 
+describe('reserved delivery', () => {
+  /** The local agent's log lines about one command. */
+  const logLines = (id: string): Array<Record<string, unknown>> => {
+    const logDir = (loadAgentConfig(tp.info.localAgentConfigFile).config as { logDir: string }).logDir;
+    return readFileSync(path.join(logDir, 'runcommand.log'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes(id))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  };
+
+  it('starts a command created while its agent is active without an ACK, the same as an acked one to the API', async () => {
+    await waitForState(await run('true'), TERMINAL, 15_000); // the agent has reported within the last 20 s
+    const id = await run('echo reserved');
+    const done = await waitForState(id, TERMINAL, 15_000);
+    expect(done).toMatchObject({ lifecycleState: 'SUCCEEDED', deliveryState: 'ACKED' });
+    expect((done.content as models.InstanceAgentCommandExecutionOutputViaTextDetails).text).toBe('reserved\n');
+    await waitFor('the start log line', () => logLines(id).some((l) => l.msg === 'command started'), 5_000);
+    expect(logLines(id).find((l) => l.msg === 'command started')).toMatchObject({ delivery: 'reserved' });
+  });
+
+  it('ends a command canceled right after its creation CANCELED, its script stopped or never started', async () => {
+    await waitForState(await run('true'), TERMINAL, 15_000);
+    const id = await run('sleep 103.25');
+    await client.cancelInstanceAgentCommand({ instanceAgentCommandId: id });
+    const done = await waitForState(id, TERMINAL, 15_000);
+    expect(done.lifecycleState).toBe('CANCELED');
+    expect(processesMatching('sleep 103.25')).toEqual([]);
+  });
+});
+
 describe('instance keys', () => {
   it('an agent signing with an RSA key (`instance add --key-type rsa`) runs commands as one with the default Ed25519 key does', async () => {
     const { instanceId, configFile } = await addInstance('rsa-key', 'rsa');

@@ -222,6 +222,50 @@ describe('agent', () => {
     expect(runsOf(h.marker)).toEqual([]);
   });
 
+  it('starts a command reserved for its own session without an ACK: its FINISH is the claim', async () => {
+    const h = harness();
+    const agent = await start(h);
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo hello', reservedFor: agent.agentSessionId });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['FINISH']);
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', delivery: 'ACKED', ackedBy: agent.agentSessionId, text: 'hello\n' });
+    expect(h.log.entries.find((e) => e.msg === 'command started')?.fields).toMatchObject({ instanceAgentCommandId: id, delivery: 'reserved' });
+  });
+
+  it('acks a command reserved for another session, and never runs it when that ack is refused', async () => {
+    const h = harness();
+    await start(h);
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: `echo ran >> ${h.marker}`, reservedFor: 'another-session' });
+    const later = h.platform.issue({ script: 'true' }).instanceAgentCommandId;
+    await waitFor(() => h.platform.finished(later) !== undefined, 10_000, 'later command');
+    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK']);
+    expect(runsOf(h.marker)).toEqual([]);
+    expect(h.log.messages()).toContain('command not run');
+  });
+
+  it('acks a command reserved for it that arrives older than the reserved start window (60 s by its own clock)', async () => {
+    const h = harness();
+    const agent = await start(h);
+    const timeCreated = new Date(Date.now() - 61_000).toISOString();
+    const { instanceAgentCommandId: id } = h.platform.issue({ script: 'true', reservedFor: agent.agentSessionId, timeCreated });
+    await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
+    expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'FINISH']);
+  });
+
+  it('gives back (RECEIVE) a command reserved for it that must wait for a worker, and acks it before running it', async () => {
+    const h = harness({ commandExecutionMaxWorkers: 1 });
+    const agent = await start(h);
+    const gate = `${h.marker}.go`;
+    const first = h.platform.issue({ script: `while [ ! -f ${gate} ]; do sleep 0.05; done`, reservedFor: agent.agentSessionId }).instanceAgentCommandId;
+    const second = h.platform.issue({ script: 'true', reservedFor: agent.agentSessionId }).instanceAgentCommandId;
+    await waitFor(() => h.platform.executions.get(second)?.delivery === 'PENDING', 10_000, 'second given back');
+    expect(h.platform.executions.get(second)?.reservedFor).toBeUndefined();
+    fs.writeFileSync(gate, '');
+    await waitFor(() => h.platform.finished(second) !== undefined, 10_000, 'second FINISH');
+    expect(h.platform.reportsOf(first).map((r) => r.event.type)).toEqual(['START', 'FINISH']);
+    expect(h.platform.reportsOf(second).map((r) => r.event.type)).toEqual(['RECEIVE', 'ACK', 'FINISH']);
+  });
+
   it('runs a command delivered twice only once', async () => {
     const h = harness();
     await start(h);

@@ -1,10 +1,11 @@
 import { applyAgentReport } from '../../../shared/app/agent-report';
 import { cancelCommand } from '../../../shared/app/cancel-command';
 import { createCommand } from '../../../shared/app/create-command';
-import { OPEN_EXECUTIONS_PREFIX, commandKey, executionKey } from '../../../shared/app/layout';
+import { readDoc } from '../../../shared/app/documents';
+import { OPEN_EXECUTIONS_PREFIX, agentSessionKey, commandKey, executionKey } from '../../../shared/app/layout';
 import { getCommand, getExecution, listCommands, listExecutions } from '../../../shared/app/query-commands';
 import type { AgentReportEvent } from '../../../shared/domain/agent-report';
-import type { CommandSpec } from '../../../shared/domain/model';
+import { toWireExecution, type CommandSpec, type ExecutionRecord } from '../../../shared/domain/model';
 import { ServiceError } from '../../../shared/domain/errors';
 import { rejection } from '../../support/errors';
 import { T0, fakeWorld, publishedOn, recordingReads, type FakeWorld } from '../../support/service-fakes';
@@ -257,5 +258,88 @@ describe('applyAgentReport', () => {
       'SUCCEEDED/ACKED',
     ]);
     expect((await w.state.list({ prefix: OPEN_EXECUTIONS_PREFIX, limit: 10 })).objects).toEqual([]);
+  });
+});
+
+describe('reserved delivery', () => {
+  const stored = async (id: string) => (await readDoc<ExecutionRecord>(w.state, executionKey(id, w.instanceId)))?.doc;
+  const issued = (id: string) => publishedOn(w, w.instanceStreamId).filter((m) => m.type === 'command.issued' && m.instanceAgentCommandId === id);
+  /** A command the instance's agent (session-a) finished: from then on the session counts as active. */
+  const activeSession = async (session = 'session-a') => {
+    const { doc } = await createCommand(w.deps, { principal: w.admin, spec: spec() });
+    await report(doc.id, { type: 'ACK' }, session);
+    await report(doc.id, { type: 'FINISH', outcome: 'SUCCEEDED', exitCode: 0 }, session);
+  };
+
+  it('reserves nothing for an instance whose agent never reported', async () => {
+    const { doc } = await createCommand(w.deps, { principal: w.admin, spec: spec() });
+    expect((await stored(doc.id))?.reservedFor).toBeUndefined();
+    expect(issued(doc.id)).toEqual([expect.not.objectContaining({ reservedFor: expect.anything() })]);
+  });
+
+  it('reserves a command for the session that reported within 20 s: in its execution and its command.issued, never on the wire', async () => {
+    await activeSession();
+    w.advance(20_000);
+    const { doc } = await createCommand(w.deps, { principal: w.admin, spec: spec() });
+    expect(await stored(doc.id)).toMatchObject({ deliveryState: 'VISIBLE', reservedFor: 'session-a' });
+    expect(issued(doc.id)).toEqual([expect.objectContaining({ reservedFor: 'session-a' })]);
+    const wire = toWireExecution((await getExecution(w.deps, w.admin, doc.id, w.instanceId)).doc);
+    expect(wire).toMatchObject({ deliveryState: 'VISIBLE', lifecycleState: 'ACCEPTED' });
+    expect(JSON.stringify(wire)).not.toContain('session-a');
+  });
+
+  it('reserves nothing once the session has been quiet for more than 20 s', async () => {
+    await activeSession();
+    w.advance(20_001);
+    const { doc } = await createCommand(w.deps, { principal: w.admin, spec: spec() });
+    expect((await stored(doc.id))?.reservedFor).toBeUndefined();
+  });
+
+  it('follows the session that reported last, and records a session that keeps reporting at most every 5 s', async () => {
+    await activeSession('session-a');
+    w.advance(20_001); // session-a went quiet, so session-b's command is not reserved for it
+    await activeSession('session-b');
+    const { doc } = await createCommand(w.deps, { principal: w.admin, spec: spec() });
+    expect((await stored(doc.id))?.reservedFor).toBe('session-b');
+
+    const timeReported = async () => JSON.parse((await w.state.get(agentSessionKey(w.instanceId)))?.body.toString() ?? '{}').timeReported as string;
+    const recordedAt = await timeReported();
+    w.advance(4_000);
+    await report(doc.id, { type: 'START' }, 'session-b');
+    expect(await timeReported()).toBe(recordedAt);
+    w.advance(1_000);
+    await report(doc.id, { type: 'FINISH', outcome: 'SUCCEEDED', exitCode: 0 }, 'session-b');
+    expect(await timeReported()).toBe(new Date(Date.parse(recordedAt) + 5_000).toISOString());
+  });
+
+  it("takes the reserved session's FINISH without an ACK, and refuses another session's ACK", async () => {
+    await activeSession();
+    const finished = (await createCommand(w.deps, { principal: w.admin, spec: spec() })).doc;
+    expect(await report(finished.id, { type: 'FINISH', outcome: 'SUCCEEDED', exitCode: 0 })).toMatchObject({ lifecycleState: 'SUCCEEDED', deliveryState: 'ACKED' });
+    const claimed = (await createCommand(w.deps, { principal: w.admin, spec: spec() })).doc;
+    expect((await rejection(report(claimed.id, { type: 'ACK' }, 'session-other'))).code).toBe('Conflict');
+    expect(await report(claimed.id, { type: 'ACK' })).toMatchObject({ deliveryState: 'ACKED', run: true });
+  });
+
+  it('cancels a reserved command through its agent: it stays ACCEPTED until the agent reports, and its ack then learns not to run', async () => {
+    await activeSession();
+    const { doc } = await createCommand(w.deps, { principal: w.admin, spec: spec() });
+    await cancelCommand(w.deps, { principal: w.admin, commandId: doc.id });
+    expect((await getCommand(w.deps, w.admin, doc.id)).doc.isCanceled).toBe(true);
+    expect((await getExecution(w.deps, w.admin, doc.id, w.instanceId)).doc.lifecycleState).toBe('ACCEPTED');
+    expect(publishedOn(w, w.instanceStreamId).filter((m) => m.instanceAgentCommandId === doc.id).map((m) => m.type)).toEqual([
+      'command.issued',
+      'command.cancel-requested',
+    ]);
+    expect(await report(doc.id, { type: 'ACK' })).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'ACKED_CANCELED', run: false });
+  });
+
+  it('re-issues a replayed create with the reservation its first attempt recorded', async () => {
+    await activeSession('session-a');
+    const first = await createCommand(w.deps, { principal: w.admin, spec: spec(), retryToken: 'tok' });
+    w.advance(20_001);
+    await activeSession('session-b');
+    await createCommand(w.deps, { principal: w.admin, spec: spec(), retryToken: 'tok' });
+    expect(issued(first.doc.id).map((m) => m.reservedFor)).toEqual(['session-a', 'session-a']);
   });
 });

@@ -19,6 +19,13 @@ describe('parseInstanceStreamMessage', () => {
     expect(parseInstanceStreamMessage(Buffer.from(JSON.stringify(cancel)))).toEqual(cancel);
   });
 
+  it('keeps the agent session a command is reserved for, and refuses one that is not a string', () => {
+    const issued = issuedMessage({ reservedFor: 'agent-session-1' });
+    expect(parseInstanceStreamMessage(Buffer.from(JSON.stringify(issued)))).toEqual(issued);
+    expect('reservedFor' in parseInstanceStreamMessage(Buffer.from(JSON.stringify(issuedMessage())))).toBe(false);
+    expect(invalid({ ...issued, reservedFor: 7 }).field).toBe('reservedFor');
+  });
+
   it('defaults a missing output to TEXT', () => {
     const issued = issuedMessage();
     const { output: _output, ...content } = issued.content;

@@ -1,6 +1,7 @@
 /**
  * The platform side of docs/agent-protocol.md, in memory: executions with delivery and lifecycle states, the ack as a
- * compare-and-swap (one session wins; canceled → ACKED_CANCELED, run false), terminal states that never change. It
+ * compare-and-swap (one session wins; canceled → ACKED_CANCELED, run false), reserved delivery (the reserved session's
+ * START or FINISH claims it, its RECEIVE gives it back, another session's ACK is refused), terminal states that never change. It
  * records every report and the most commands it ever saw in flight and running at once.
  */
 import type { CommandIssuedMessage } from '../../../../events/messages';
@@ -14,6 +15,8 @@ export interface FakeExecution {
   lifecycle: LifecycleState;
   canceled: boolean;
   ackedBy?: string;
+  /** Reserved delivery: the session that may start it without an ACK (its START or FINISH claims it). */
+  reservedFor?: string;
   exitCode?: number | null;
   message?: string;
   text?: string;
@@ -61,7 +64,13 @@ export class FakePlatform implements Reporter {
   /** Creates the execution (VISIBLE) and publishes `command.issued`, like create-command. */
   issue(overrides: Partial<CommandIssuedMessage> & { script?: string } = {}): CommandIssuedMessage {
     const message = issuedMessage(overrides);
-    this.executions.set(message.instanceAgentCommandId, { id: message.instanceAgentCommandId, delivery: 'VISIBLE', lifecycle: 'ACCEPTED', canceled: false });
+    this.executions.set(message.instanceAgentCommandId, {
+      id: message.instanceAgentCommandId,
+      delivery: 'VISIBLE',
+      lifecycle: 'ACCEPTED',
+      canceled: false,
+      ...(message.reservedFor !== undefined ? { reservedFor: message.reservedFor } : {}),
+    });
     this.stream.publishJson(message);
     return message;
   }
@@ -106,6 +115,20 @@ export class FakePlatform implements Reporter {
     let changed = false;
     let run = false;
     const terminal = TERMINAL.has(e.lifecycle);
+    const queued = e.delivery === 'VISIBLE' || e.delivery === 'PENDING';
+    if (queued && e.reservedFor !== undefined) {
+      const own = e.reservedFor === report.agentSessionId;
+      if (report.event.type === 'ACK' && !own) throw new ReportRejectedError(409, 'Conflict', 'The execution is reserved for another agent session.');
+      if (report.event.type === 'RECEIVE' && !own) return { lifecycleState: e.lifecycle, deliveryState: e.delivery, changed: false, run: false };
+      if (own) {
+        delete e.reservedFor;
+        // Its START or FINISH is the claim of a command it started without an ACK.
+        if (report.event.type === 'START' || report.event.type === 'FINISH') {
+          e.delivery = 'ACKED';
+          e.ackedBy = report.agentSessionId;
+        }
+      }
+    }
     switch (report.event.type) {
       case 'RECEIVE':
         if (e.delivery === 'VISIBLE') {
