@@ -469,7 +469,6 @@ class Agent implements RunningAgent {
     this.nextOrder += 1;
     this.state.save(StateArea.pending, id, record);
     const t = this.track(id, record);
-    this.log.info('command received', { instanceAgentCommandId: id, sequenceNumber: message.sequenceNumber });
     if (this.takeEarlyCancel(id)) {
       this.log.info('the command was canceled before it arrived; it will not run', { instanceAgentCommandId: id });
       t.cancelRequested = true;
@@ -520,6 +519,8 @@ class Agent implements RunningAgent {
     for (const id of hold) {
       const t = this.tracked.get(id);
       if (t === undefined) continue;
+      // A command that starts at once is logged when it starts; one that waits is logged now.
+      this.log.info('command received; waiting for a worker', { instanceAgentCommandId: id, sequenceNumber: t.record.message.sequenceNumber });
       t.receiveDelivered = this.report(id, { type: 'RECEIVE' });
       t.record = { ...t.record, receiveReported: true };
       this.state.save(StateArea.pending, id, t.record);
@@ -633,7 +634,12 @@ class Agent implements RunningAgent {
       const spawned: CurrentRecord = { ...current, pid: execution.pid, workDir: execution.workDir, ...(execution.procStartTime !== undefined ? { procStartTime: execution.procStartTime } : {}) };
       this.state.save(StateArea.current, t.id, spawned);
       t.record = spawned;
-      this.log.info('command started', { instanceAgentCommandId: t.id, pid: execution.pid, delivery: t.startedReserved ? 'reserved' : 'acked' });
+      this.log.info('command started', {
+        instanceAgentCommandId: t.id,
+        sequenceNumber: message.sequenceNumber,
+        pid: execution.pid,
+        delivery: t.startedReserved ? 'reserved' : 'acked',
+      });
       if (this.stopping && this.killRunningOnStop) t.stopReason = 'agent-stop';
       if (t.cancelRequested || t.stopReason !== undefined) void execution.cancel();
     }
