@@ -277,9 +277,17 @@ export function removeWorkDir(workDir: string): void {
  * costs a thread-pool round trip and a promise per call on the command's path.
  */
 export function makeWorkDir(workRoot: string, commandId: string, runAs?: RunAsUser): string {
-  fs.mkdirSync(workRoot, { recursive: true, mode: 0o711 });
   const safeId = commandId.replace(/[^A-Za-z0-9._-]/g, '_').slice(-64);
-  const workDir = fs.mkdtempSync(path.join(workRoot, `${safeId}-`));
+  const prefix = path.join(workRoot, `${safeId}-`);
+  let workDir: string;
+  try {
+    workDir = fs.mkdtempSync(prefix);
+  } catch (err) {
+    // The work root is made when first needed (and again if something removed it), not checked on every command.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    fs.mkdirSync(workRoot, { recursive: true, mode: 0o711 });
+    workDir = fs.mkdtempSync(prefix);
+  }
   if (runAs !== undefined && process.getuid?.() === 0) fs.chownSync(workDir, runAs.uid, runAs.gid);
   return workDir;
 }

@@ -67,6 +67,19 @@ function recordingSink(finish: (r: ExecutionResult) => ExecutionResult = (r) => 
   };
 }
 
+describe('makeWorkDir', () => {
+  it('makes the work root when it is missing, and again after something removed it', () => {
+    const workRoot = path.join(tempDir('exec-root-'), 'nested', 'work');
+    const first = makeWorkDir(workRoot, 'ocid1.instanceagentcommand.oc1..one');
+    expect(path.dirname(first)).toBe(workRoot);
+    expect(fs.statSync(workRoot).mode & 0o777).toBe(0o711);
+    fs.rmSync(workRoot, { recursive: true, force: true });
+    const second = makeWorkDir(workRoot, 'ocid1.instanceagentcommand.oc1..two');
+    expect(fs.statSync(second).isDirectory()).toBe(true);
+    expect(fs.statSync(second).mode & 0o777).toBe(0o700);
+  });
+});
+
 describe('startExecution with a prepared working directory and an output sink', () => {
   it('runs a script already saved in the working directory, under its name, and removes the directory', async () => {
     const workRoot = tempDir('exec-work-');
