@@ -7,10 +7,11 @@
 import { spawn, type ChildProcess } from 'child_process';
 import { randomUUID } from 'crypto';
 import fs from 'fs';
-import http from 'http';
 import os from 'os';
 import path from 'path';
+import { AnswerError } from '../shared/http1-answer';
 import { systemClock, type Clock } from '../shared/ports/clock';
+import { FdkConnection } from './fdk-connection';
 
 export interface FunctionPoolOptions {
   name: string;
@@ -136,7 +137,8 @@ interface Worker {
   readonly pid: number;
   readonly dir: string;
   readonly socketPath: string;
-  readonly agent: http.Agent;
+  /** The keep-alive connection calls go over, one at a time. */
+  readonly connection: FdkConnection;
   state: WorkerState;
   /** Set by the pool before it kills the process, so the exit is not counted as a crash. */
   killedByPool: boolean;
@@ -407,7 +409,7 @@ export class FunctionPool {
       pid: child.pid ?? -1,
       dir,
       socketPath,
-      agent: new http.Agent({ keepAlive: true, maxSockets: 1 }),
+      connection: new FdkConnection(socketPath),
       state: 'starting',
       killedByPool: false,
       gone,
@@ -472,56 +474,38 @@ export class FunctionPool {
         clearTimeout(timer);
         worker.failCall = undefined;
         if ('error' in outcome) {
-          request.destroy();
+          worker.connection.destroy();
           reject(outcome.error);
         } else {
           resolve(outcome.response);
         }
       };
-      const request = http.request({
-        socketPath: worker.socketPath,
-        path: '/call',
-        method: 'POST',
-        agent: worker.agent,
-        headers: {
-          ...req.headers,
-          'Content-Length': String(req.body.length),
-          'Fn-Call-Id': callId,
-          'Fn-Deadline': new Date(deadlineMs).toISOString(),
-        },
-      });
       const timer = setTimeout(() => {
         // As Fn does: a call past its deadline takes its container with it.
         this.kill(worker);
         settle({ error: new FunctionError('TimedOut', `Call ${callId} to ${this.opts.name} passed its deadline; process ${worker.pid} was killed`) });
       }, Math.max(0, deadlineMs - this.opts.clock.nowMs()));
       worker.failCall = (error) => settle({ error });
-      request.on('error', (e) => {
-        if (settled) return;
-        // A broken connection is the function failing, not the pool's choice: it counts as a crash.
-        this.kill(worker, { crashed: true });
-        settle({ error: new FunctionError('Crashed', `Call ${callId} to ${this.opts.name} failed: ${e.message}`, { cause: e }) });
-      });
-      request.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > this.opts.maxBodyBytes) {
+      const headers = { ...req.headers, 'Fn-Call-Id': callId, 'Fn-Deadline': new Date(deadlineMs).toISOString() };
+      worker.connection.call('/call', headers, req.body, this.opts.maxBodyBytes).then(
+        (answer) => {
+          if (settled) return;
+          if (!FDK_STATUSES.has(answer.status)) this.kill(worker);
+          settle({ response: answer });
+        },
+        (e: Error) => {
+          if (settled) return;
+          if (e instanceof AnswerError) {
+            // Too large or not HTTP: the pool gives up on the process.
             this.kill(worker);
-            settle({ error: new FunctionError('Crashed', `Function ${this.opts.name} answered more than ${this.opts.maxBodyBytes} bytes`) });
+            settle({ error: new FunctionError('Crashed', `Function ${this.opts.name} sent an answer the pool cannot take: ${e.message}`, { cause: e }) });
             return;
           }
-          chunks.push(chunk);
-        });
-        res.on('error', (e) => settle({ error: new FunctionError('Crashed', `Call ${callId} to ${this.opts.name} failed: ${e.message}`, { cause: e }) }));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if (!FDK_STATUSES.has(status)) this.kill(worker);
-          settle({ response: { status, headers: flattenHeaders(res.headers), body: Buffer.concat(chunks) } });
-        });
-      });
-      request.end(req.body);
+          // A broken connection is the function failing, not the pool's choice: it counts as a crash.
+          this.kill(worker, { crashed: true });
+          settle({ error: new FunctionError('Crashed', `Call ${callId} to ${this.opts.name} failed: ${e.message}`, { cause: e }) });
+        },
+      );
     });
   }
 
@@ -535,7 +519,7 @@ export class FunctionPool {
 
   private retire(worker: Worker): void {
     worker.state = 'dead';
-    worker.agent.destroy();
+    worker.connection.destroy();
     const i = this.workers.indexOf(worker);
     if (i >= 0) this.workers.splice(i, 1);
   }
@@ -582,14 +566,6 @@ function gatewayHeaders(raw: Record<string, string>): Record<string, string> {
   }
   if (raw['content-type'] !== undefined) headers['content-type'] = raw['content-type'];
   return headers;
-}
-
-function flattenHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return flat;
 }
 
 async function isReadySocket(socketPath: string): Promise<boolean> {
