@@ -264,6 +264,13 @@ describe('agent', () => {
     await waitFor(() => h.platform.finished(second) !== undefined, 10_000, 'second FINISH');
     expect(h.platform.reportsOf(first).map((r) => r.event.type)).toEqual(['START', 'FINISH']);
     expect(h.platform.reportsOf(second).map((r) => r.event.type)).toEqual(['RECEIVE', 'ACK', 'FINISH']);
+    // Only the command that had to wait is logged on arrival; each is logged when it starts, with its sequence number.
+    const logged = (msg: string) => h.log.entries.filter((e) => e.msg === msg).map((e) => e.fields);
+    expect(logged('command received; waiting for a worker')).toEqual([expect.objectContaining({ instanceAgentCommandId: second })]);
+    expect(logged('command started')).toEqual([
+      expect.objectContaining({ instanceAgentCommandId: first, delivery: 'reserved', sequenceNumber: expect.any(Number) }),
+      expect.objectContaining({ instanceAgentCommandId: second, delivery: 'acked', sequenceNumber: expect.any(Number) }),
+    ]);
   });
 
   it('runs a command delivered twice only once', async () => {
