@@ -521,9 +521,11 @@ class Agent implements RunningAgent {
       if (t === undefined) continue;
       // A command that starts at once is logged when it starts; one that waits is logged now.
       this.log.info('command received; waiting for a worker', { instanceAgentCommandId: id, sequenceNumber: t.record.message.sequenceNumber });
-      t.receiveDelivered = this.report(id, { type: 'RECEIVE' });
+      // Recorded before the RECEIVE is queued: a RECEIVE gives a reservation back, so once one may be on its way this
+      // command must be acked, even after a crash between the two writes.
       t.record = { ...t.record, receiveReported: true };
       this.state.save(StateArea.pending, id, t.record);
+      t.receiveDelivered = this.report(id, { type: 'RECEIVE' });
     }
     for (const id of start) {
       const t = this.tracked.get(id);

@@ -2,9 +2,9 @@
  * sweep: what the service enforces whatever the agents do, in two bounded, resumable phases over the state bucket.
  *
  * 1. Open executions (`idx/open/`): an execution still VISIBLE/PENDING after the delivery window gets deliveryState
- *    EXPIRED; an acked one past its agent deadline (start + timeout + grace, or ack + start window; a reserved one:
- *    creation + start window) becomes TIMED_OUT with a message saying the agent went silent; an entry whose execution
- *    is terminal, expired or gone is dropped.
+ *    EXPIRED (CANCELED if a cancel was requested while it was reserved); an acked one past its agent deadline
+ *    (start + timeout + grace, or ack + start window) becomes TIMED_OUT with a message saying the agent went silent; an
+ *    entry whose execution is terminal, expired or gone is dropped.
  * 2. Retention (`idx/all/`, up to now − textRetention): a TEXT-output command loses its indexes, its execution and
  *    its command document; an Object Storage one keeps its records (OCI keeps them until the user deletes them, and
  *    outputs in users' buckets are never touched) and loses only its `idx/all` entry, so sweeps stop revisiting it.
@@ -16,7 +16,7 @@
  */
 import { ServiceError } from '../domain/errors';
 import type { ExecutionEvent } from '../domain/execution-machine';
-import { agentDeadline, isReserved } from '../domain/execution-machine';
+import { agentDeadline } from '../domain/execution-machine';
 import type { CommandRecord, ExecutionRecord } from '../domain/model';
 import { isTerminal } from '../domain/model';
 import { decodePageToken, encodePageToken } from '../domain/pagination';
@@ -165,8 +165,7 @@ async function sweepOpenEntry(ctx: PhaseContext, key: string): Promise<Outcome> 
 
   const at = new Date(input.nowMs).toISOString();
   const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
-  // A reserved execution may be running on its agent already: it times out (below) instead of expiring.
-  if (queued && !isReserved(e) && input.nowMs - Date.parse(e.timeCreated) > input.policy.deliveryWindowMs) {
+  if (queued && input.nowMs - Date.parse(e.timeCreated) > input.policy.deliveryWindowMs) {
     return transitionOrDrop(deps, key, found, { type: 'EXPIRE', at }, 'expired');
   }
   const deadlineMs = agentDeadline(e, input.policy);
@@ -205,12 +204,6 @@ function silentAgentMessage(e: ExecutionRecord, policy: SweepPolicy): string {
     const timeoutSec = e.executionTimeOutInSeconds > 0 ? e.executionTimeOutInSeconds : Math.round(policy.maxRunMs / 1000);
     return (
       `The agent stopped reporting: no result within the timeout of ${timeoutSec} s plus a grace period of ${graceSec} s; ` +
-      'the command may still have run.'
-    );
-  }
-  if (isReserved(e)) {
-    return (
-      `The agent stopped reporting: the command was delivered to its agent session, which did not report on it within ${Math.round(policy.startWindowMs / 1000)} s; ` +
       'the command may still have run.'
     );
   }

@@ -10,14 +10,17 @@
  * Terminal states never change: every later event is a no-op (agent reports are flagged as late).
  *
  * Reserved delivery: a command created while its instance's agent session is active is reserved for that session
- * (`reservedFor`, still VISIBLE on the wire). The session may start it on receipt without an ACK; its START or FINISH
- * then claims it. Until then the service must assume it may be running, so:
+ * (`reservedFor`, still VISIBLE on the wire). The session may start it on receipt without an ACK, within
+ * `RESERVED_START_WINDOW_MS` of its creation by the agent's clock; its START or FINISH then claims it (also later, as
+ * long as no other session took it). For `RESERVATION_HOLD_MS` after its creation the service must assume it may be
+ * running, so:
  *   - another session's ACK is refused (Conflict), and its RECEIVE changes nothing;
- *   - the reserved session's RECEIVE (it holds the command, not started) releases the reservation: the execution is
- *     an ordinary PENDING one again, which that session acks before it runs it;
- *   - CANCEL asks the agent to stop it (`cancelRequested`), like a running one; a later release or ACK makes it
- *     CANCELED without running it;
- *   - it never EXPIREs; without a report it times out (DEADLINE) a start window after its creation.
+ *   - CANCEL asks the agent to stop it (`cancelRequested`), like a running one; the agent's ACK, RECEIVE or FINISH
+ *     then ends it CANCELED (and so does EXPIRE, if its agent never came);
+ *   - EXPIRE waits.
+ * The reserved session's RECEIVE (it holds the command, not started) releases the reservation at once: the execution is
+ * an ordinary PENDING one again, which that session acks before it runs it. Past the hold, the reservation has lapsed
+ * (the agent acks such an old command too) and the execution is an ordinary queued one.
  */
 import type { ExecutionRecord, LifecycleState } from './model';
 import { isTerminal } from './model';
@@ -75,12 +78,15 @@ const refuse = (code: 'Conflict' | 'IncorrectState', message: string): Transitio
 const isAgentEvent = (ev: ExecutionEvent): ev is Extract<ExecutionEvent, { agentSessionId: string }> =>
   'agentSessionId' in ev;
 
-/**
- * How long after a reserved command's creation (by its own clock) an agent may still start it without an ACK. The
- * service times an unreported reservation out only after the sweep's start window (300 s by default), so agent and
- * service clocks may disagree by minutes before the two could cross.
- */
+/** How long after a reserved command's creation (by its own clock) an agent may still start it without an ACK. */
 export const RESERVED_START_WINDOW_MS = 60_000;
+
+/**
+ * How long after its creation a reservation binds the service (`isReserved`). Five times the agent's window, so the
+ * agent's and the service's clocks may disagree by four minutes before an agent could start a command the service
+ * already treats as an ordinary queued one.
+ */
+export const RESERVATION_HOLD_MS = 300_000;
 
 /** The execution's queued delivery with its reservation dropped (the session holds it and will ack it). */
 function released(e: ExecutionRecord): ExecutionRecord {
@@ -92,24 +98,24 @@ function released(e: ExecutionRecord): ExecutionRecord {
 export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionResult {
   const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
   const acked = e.deliveryState === 'ACKED';
-  const reserved = isReserved(e);
+  const reserved = isReserved(e, ev.at);
 
-  if (reserved && isAgentEvent(ev)) {
+  if (queued && e.reservedFor !== undefined && !isTerminal(e.lifecycleState) && isAgentEvent(ev)) {
     const own = ev.agentSessionId === e.reservedFor;
-    if (ev.type === 'ACK' && !own) return refuse('Conflict', 'The execution is reserved for another agent session.');
-    if (ev.type === 'RECEIVE') {
-      if (!own) return unchanged(e);
+    if (own && ev.type === 'RECEIVE') {
       const base = released(e);
       if (e.cancelRequested) {
         return changed(base, { deliveryState: 'PENDING', timeReceived: ev.at, lifecycleState: 'CANCELED', timeFinished: ev.at }, ev.at);
       }
       return changed(base, { deliveryState: 'PENDING', timeReceived: ev.at }, ev.at);
     }
-    if ((ev.type === 'START' || ev.type === 'FINISH') && own) {
+    if (own && (ev.type === 'START' || ev.type === 'FINISH')) {
       // The reserved session started it without an ack: this report is its claim.
       const claimed = transition({ ...released(e), deliveryState: 'ACKED', timeAcked: ev.at, ackedBy: ev.agentSessionId }, ev);
       return claimed.ok ? { ...claimed, changed: true } : claimed;
     }
+    if (!own && reserved && ev.type === 'ACK') return refuse('Conflict', 'The execution is reserved for another agent session.');
+    if (!own && reserved && ev.type === 'RECEIVE') return unchanged(e);
   }
 
   // Terminal executions never change. A repeated ACK from the winning session is still answered
@@ -179,6 +185,8 @@ export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionRe
 
     case 'EXPIRE':
       if (reserved) return unchanged(e);
+      // A cancel requested while the command was reserved, whose agent never came: the cancel wins.
+      if (queued && !isTerminal(e.lifecycleState) && e.cancelRequested) return changed(e, { lifecycleState: 'CANCELED', timeFinished: ev.at }, ev.at);
       if (queued && !isTerminal(e.lifecycleState)) return changed(e, { deliveryState: 'EXPIRED' }, ev.at);
       return unchanged(e);
 
@@ -186,16 +194,6 @@ export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionRe
       // The agent went silent, not necessarily its script: ask it to stop whatever may still run.
       if (acked) {
         return changed(e, { lifecycleState: 'TIMED_OUT', timeFinished: ev.at, message: ev.message }, ev.at, [{ type: 'requestAgentCancel' }]);
-      }
-      if (reserved) {
-        // Its session may have started it: the reservation becomes its ack, so later reports are late, not lost.
-        const claimedBy = e.reservedFor as string;
-        return changed(
-          released(e),
-          { lifecycleState: 'TIMED_OUT', timeFinished: ev.at, message: ev.message, deliveryState: 'ACKED', ackedBy: claimedBy },
-          ev.at,
-          [{ type: 'requestAgentCancel' }],
-        );
       }
       return unchanged(e);
   }
@@ -217,9 +215,14 @@ export const REACHABLE_STATES: ReadonlyArray<Pick<ExecutionRecord, 'lifecycleSta
   { lifecycleState: 'CANCELED', deliveryState: 'ACKED' },
 ];
 
-/** A queued execution reserved for an agent session that has not claimed or released it. */
-export function isReserved(e: ExecutionRecord): boolean {
-  return (e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING') && e.reservedFor !== undefined && !isTerminal(e.lifecycleState);
+/** At `at`: a queued execution reserved for an agent session that has not claimed or released it, within the hold. */
+export function isReserved(e: ExecutionRecord, at: string): boolean {
+  return (
+    (e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING') &&
+    e.reservedFor !== undefined &&
+    !isTerminal(e.lifecycleState) &&
+    Date.parse(at) - Date.parse(e.timeCreated) < RESERVATION_HOLD_MS
+  );
 }
 
 /** Deadline policy for silent agents (sweeps). Durations in milliseconds. */
@@ -237,9 +240,7 @@ export interface DeadlinePolicy {
  * Counts from the start (or the ack, for an execution that never started).
  */
 export function agentDeadline(e: ExecutionRecord, policy: DeadlinePolicy): number | undefined {
-  if (isTerminal(e.lifecycleState)) return undefined;
-  if (isReserved(e)) return Date.parse(e.timeCreated) + policy.startWindowMs;
-  if (e.deliveryState !== 'ACKED') return undefined;
+  if (e.deliveryState !== 'ACKED' || isTerminal(e.lifecycleState)) return undefined;
   if (e.lifecycleState === 'IN_PROGRESS' && e.timeStarted) {
     const runMs = e.executionTimeOutInSeconds > 0 ? e.executionTimeOutInSeconds * 1000 : policy.maxRunMs;
     return Date.parse(e.timeStarted) + runMs + policy.graceMs;

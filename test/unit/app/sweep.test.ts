@@ -316,23 +316,24 @@ describe('sweep', () => {
       expect((await execution(w, c.id))?.message).toMatch(/^The agent stopped reporting: it acknowledged the command but did not report its start within 300 s/);
     });
 
-    it('times out, and never expires, a command reserved for an agent session that did not report on it within the start window', async () => {
+    it('leaves a command reserved for an agent that never reports on it queued, and expires it after the delivery window (CANCELED if a cancel was asked)', async () => {
       const w = world();
-      // The instance's agent session reported a moment ago, so the next command is reserved for it.
+      // The instance's agent session reported a moment ago, so the next commands are reserved for it.
       const first = await create(w);
       await report(w, first.id, { type: 'ACK' });
       await report(w, first.id, { type: 'FINISH', outcome: 'SUCCEEDED', exitCode: 0 });
-      const c = await create(w, { timeoutSec: 3600 });
-      expect((await execution(w, c.id))?.reservedFor).toBe('session-1');
+      const waiting = await create(w, { timeoutSec: 3600 });
+      const canceled = await create(w, { timeoutSec: 3600 });
+      expect((await execution(w, waiting.id))?.reservedFor).toBe('session-1');
+      await cancelCommand(w.deps, { principal: user, commandId: canceled.id });
+      expect(await execution(w, canceled.id)).toMatchObject({ lifecycleState: 'ACCEPTED', cancelRequested: true });
 
-      w.advance(DEFAULT_SWEEP_POLICY.startWindowMs - 1);
+      w.advance(DEFAULT_SWEEP_POLICY.startWindowMs + MIN);
       expect((await sweepAt(w)).counts).toMatchObject({ timedOut: 0, expired: 0 });
-      w.advance(1);
-      expect((await sweepAt(w)).counts).toMatchObject({ timedOut: 1, expired: 0 });
-      expect(await execution(w, c.id)).toMatchObject({ lifecycleState: 'TIMED_OUT', deliveryState: 'ACKED', ackedBy: 'session-1' });
-      expect((await execution(w, c.id))?.message).toMatch(
-        /^The agent stopped reporting: the command was delivered to its agent session, which did not report on it within 300 s/,
-      );
+      w.advance(DEFAULT_SWEEP_POLICY.deliveryWindowMs);
+      expect((await sweepAt(w)).counts).toMatchObject({ timedOut: 0, expired: 2 });
+      expect(await execution(w, waiting.id)).toMatchObject({ lifecycleState: 'ACCEPTED', deliveryState: 'EXPIRED' });
+      expect(await execution(w, canceled.id)).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'VISIBLE' });
     });
 
     it('uses the one-day cap for a command without a timeout', async () => {

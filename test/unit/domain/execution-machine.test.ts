@@ -4,7 +4,9 @@
  */
 import {
   REACHABLE_STATES,
+  RESERVATION_HOLD_MS,
   agentDeadline,
+  isReserved,
   transition,
   type DeadlinePolicy,
   type ExecutionEffect,
@@ -353,102 +355,121 @@ describe('agentDeadline', () => {
 });
 
 describe('reserved delivery', () => {
-  /** Created while OWNER was the instance's active session: still VISIBLE on the wire, reserved for OWNER. */
+  /** Created at 09:00 while OWNER was the instance's active session: still VISIBLE on the wire, reserved for OWNER. */
   const reserved = (): ExecutionRecord => ({ ...executionIn('ACCEPTED/VISIBLE'), reservedFor: OWNER });
-  const agentEvent = (type: 'RECEIVE' | 'ACK' | 'START', session: string): ExecutionEvent => ({ type, at: AT, agentSessionId: session });
-  const finish = (session: string, outcome: 'SUCCEEDED' | 'CANCELED' = 'SUCCEEDED'): ExecutionEvent => ({
+  /** Within the reservation's hold (five minutes from creation), and past it. */
+  const HELD = '2026-03-01T09:04:59.000Z';
+  const LAPSED = '2026-03-01T09:05:00.000Z';
+  const agentEvent = (type: 'RECEIVE' | 'ACK' | 'START', session: string, at = HELD): ExecutionEvent => ({ type, at, agentSessionId: session });
+  const finish = (session: string, outcome: 'SUCCEEDED' | 'CANCELED' = 'SUCCEEDED', at = HELD): ExecutionEvent => ({
     type: 'FINISH',
-    at: AT,
+    at,
     agentSessionId: session,
     outcome,
     exitCode: outcome === 'SUCCEEDED' ? 0 : null,
   });
+  const cancel = (at = HELD): ExecutionEvent => ({ type: 'CANCEL', at });
   const next = (result: TransitionResult): ExecutionRecord => {
     if (!result.ok) throw new Error(`refused: ${result.code}: ${result.message}`);
     return result.next;
   };
   const effectTypes = (result: TransitionResult) => (result.ok ? result.effects.map((e) => e.type) : []);
 
+  it('holds for five minutes from creation', () => {
+    expect(RESERVATION_HOLD_MS).toBe(300_000);
+    expect(isReserved(reserved(), HELD)).toBe(true);
+    expect(isReserved(reserved(), LAPSED)).toBe(false);
+    expect(isReserved(executionIn('ACCEPTED/VISIBLE'), HELD)).toBe(false);
+  });
+
   it("takes the reserved session's FINISH, without an ACK, as its claim: SUCCEEDED, acked by that session, reservation gone", () => {
     const result = transition(reserved(), finish(OWNER));
     expect(result).toMatchObject({ ok: true, changed: true });
-    expect(next(result)).toMatchObject({ lifecycleState: 'SUCCEEDED', deliveryState: 'ACKED', ackedBy: OWNER, timeAcked: AT, timeFinished: AT, exitCode: 0 });
+    expect(next(result)).toMatchObject({ lifecycleState: 'SUCCEEDED', deliveryState: 'ACKED', ackedBy: OWNER, timeAcked: HELD, timeFinished: HELD, exitCode: 0 });
     expect('reservedFor' in next(result)).toBe(false);
     expect(effectTypes(result)).toEqual(['publishExecutionChanged']);
   });
 
-  it("takes the reserved session's START as its claim: IN_PROGRESS, acked and started at the report", () => {
-    const e = next(transition(reserved(), agentEvent('START', OWNER)));
-    expect(e).toMatchObject({ lifecycleState: 'IN_PROGRESS', deliveryState: 'ACKED', ackedBy: OWNER, timeAcked: AT, timeStarted: AT });
-    expect('reservedFor' in e).toBe(false);
+  it("takes the reserved session's START as its claim, also after the hold if no other session took it", () => {
+    for (const at of [HELD, LAPSED]) {
+      const e = next(transition(reserved(), agentEvent('START', OWNER, at)));
+      expect(e).toMatchObject({ lifecycleState: 'IN_PROGRESS', deliveryState: 'ACKED', ackedBy: OWNER, timeAcked: at, timeStarted: at });
+      expect('reservedFor' in e).toBe(false);
+    }
   });
 
-  it('refuses any other session: its ACK is a Conflict, its START or FINISH an IncorrectState, and its RECEIVE changes nothing', () => {
+  it('refuses any other session within the hold: its ACK is a Conflict, its START or FINISH an IncorrectState, its RECEIVE changes nothing', () => {
     expect(transition(reserved(), agentEvent('ACK', OTHER))).toMatchObject({ ok: false, code: 'Conflict' });
     expect(transition(reserved(), agentEvent('START', OTHER))).toMatchObject({ ok: false, code: 'IncorrectState' });
     expect(transition(reserved(), finish(OTHER))).toMatchObject({ ok: false, code: 'IncorrectState' });
     expect(transition(reserved(), agentEvent('RECEIVE', OTHER))).toStrictEqual({ ok: true, changed: false, next: reserved(), effects: [] });
   });
 
+  it('lets another session ack it once the hold has lapsed, as any queued execution', () => {
+    const acked = next(transition(reserved(), agentEvent('ACK', OTHER, LAPSED)));
+    expect(acked).toMatchObject({ deliveryState: 'ACKED', ackedBy: OTHER });
+    expect('reservedFor' in acked).toBe(false);
+    expect(transition(acked, finish(OWNER, 'SUCCEEDED', LAPSED))).toMatchObject({ ok: false, code: 'Conflict' });
+  });
+
   it("acks like any queued execution on the reserved session's ACK", () => {
     const e = next(transition(reserved(), agentEvent('ACK', OWNER)));
-    expect(e).toMatchObject({ lifecycleState: 'ACCEPTED', deliveryState: 'ACKED', ackedBy: OWNER, timeAcked: AT });
+    expect(e).toMatchObject({ lifecycleState: 'ACCEPTED', deliveryState: 'ACKED', ackedBy: OWNER, timeAcked: HELD });
     expect('reservedFor' in e).toBe(false);
   });
 
-  it("is released by the reserved session's RECEIVE (it holds the command): PENDING, which any session may then ack, once", () => {
+  it("is released by the reserved session's RECEIVE (it holds the command, not started): PENDING, which any session may then ack, once", () => {
     const pending = next(transition(reserved(), agentEvent('RECEIVE', OWNER)));
-    expect(pending).toMatchObject({ lifecycleState: 'ACCEPTED', deliveryState: 'PENDING', timeReceived: AT });
+    expect(pending).toMatchObject({ lifecycleState: 'ACCEPTED', deliveryState: 'PENDING', timeReceived: HELD });
     expect('reservedFor' in pending).toBe(false);
     const acked = next(transition(pending, agentEvent('ACK', OTHER)));
     expect(acked).toMatchObject({ deliveryState: 'ACKED', ackedBy: OTHER });
     expect(transition(acked, agentEvent('ACK', OWNER))).toMatchObject({ ok: false, code: 'Conflict' });
   });
 
-  it('is not canceled outright by CANCEL, since its session may be running it: the agent is asked to stop it', () => {
-    const result = transition(reserved(), { type: 'CANCEL', at: AT });
-    expect(next(result)).toMatchObject({ lifecycleState: 'ACCEPTED', deliveryState: 'VISIBLE', reservedFor: OWNER, cancelRequested: true, timeUpdated: AT });
+  it('is not canceled outright by CANCEL within the hold, since its session may be running it: the agent is asked to stop it', () => {
+    const result = transition(reserved(), cancel());
+    expect(next(result)).toMatchObject({ lifecycleState: 'ACCEPTED', deliveryState: 'VISIBLE', reservedFor: OWNER, cancelRequested: true, timeUpdated: HELD });
     expect(effectTypes(result)).toEqual(['publishExecutionChanged', 'requestAgentCancel']);
     // A second cancel asks again and changes nothing.
-    const again = transition(next(result), { type: 'CANCEL', at: AT });
+    const again = transition(next(result), cancel());
     expect(again).toMatchObject({ ok: true, changed: false });
     expect(effectTypes(again)).toEqual(['requestAgentCancel']);
   });
 
-  it('ends a canceled reservation CANCELED when its session releases it, acks it, or reports it CANCELED', () => {
-    const canceled = next(transition(reserved(), { type: 'CANCEL', at: '2026-03-01T09:30:00.000Z' }));
+  it('is canceled outright once the hold has lapsed, as any queued execution', () => {
+    expect(next(transition(reserved(), cancel(LAPSED)))).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'VISIBLE', timeFinished: LAPSED });
+  });
+
+  it('ends a canceled reservation CANCELED when its session releases it, acks it or reports it CANCELED, or when it expires', () => {
+    const canceled = next(transition(reserved(), cancel('2026-03-01T09:01:00.000Z')));
 
     const releasedThenAcked = next(transition(next(transition(canceled, agentEvent('RECEIVE', OWNER))), agentEvent('ACK', OWNER)));
-    expect(releasedThenAcked).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'ACKED_CANCELED', timeFinished: AT });
+    expect(releasedThenAcked).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'ACKED_CANCELED', timeFinished: HELD });
 
-    const acked = transition(canceled, agentEvent('ACK', OWNER));
-    expect(next(acked)).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'ACKED_CANCELED', ackedBy: OWNER, timeFinished: AT });
-    expect('reservedFor' in next(acked)).toBe(false);
+    for (const at of [HELD, LAPSED]) {
+      const acked = transition(canceled, agentEvent('ACK', OWNER, at));
+      expect(next(acked)).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'ACKED_CANCELED', ackedBy: OWNER, timeFinished: at });
+      expect('reservedFor' in next(acked)).toBe(false);
+    }
 
     expect(next(transition(canceled, finish(OWNER, 'CANCELED')))).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'ACKED', ackedBy: OWNER });
+    expect(next(transition(canceled, { type: 'EXPIRE', at: AT }))).toMatchObject({ lifecycleState: 'CANCELED', deliveryState: 'VISIBLE', timeFinished: AT });
   });
 
-  it('never expires; DEADLINE times it out as acked by its session (whose later reports are late) and asks the agent to stop it', () => {
-    expect(transition(reserved(), { type: 'EXPIRE', at: AT })).toStrictEqual({ ok: true, changed: false, next: reserved(), effects: [] });
-
-    const result = transition(reserved(), { type: 'DEADLINE', at: AT, message: 'silent' });
-    const timedOut = next(result);
-    expect(timedOut).toMatchObject({ lifecycleState: 'TIMED_OUT', deliveryState: 'ACKED', ackedBy: OWNER, timeFinished: AT, message: 'silent' });
-    expect('reservedFor' in timedOut).toBe(false);
-    expect(effectTypes(result)).toEqual(['publishExecutionChanged', 'requestAgentCancel']);
-    expect(transition(timedOut, finish(OWNER))).toMatchObject({ ok: true, changed: false, effects: [{ type: 'lateReport' }] });
-    expect(transition(timedOut, agentEvent('ACK', OTHER))).toMatchObject({ ok: false, code: 'Conflict' });
-  });
-
-  it('gets an agent deadline of its creation plus the start window, which its release removes', () => {
+  it('does not expire within the hold, and expires as any queued execution after it; it never gets an agent deadline', () => {
+    expect(transition(reserved(), { type: 'EXPIRE', at: HELD })).toStrictEqual({ ok: true, changed: false, next: reserved(), effects: [] });
+    expect(next(transition(reserved(), { type: 'EXPIRE', at: AT }))).toMatchObject({ lifecycleState: 'ACCEPTED', deliveryState: 'EXPIRED' });
+    expect(transition(reserved(), { type: 'DEADLINE', at: AT, message: 'silent' })).toStrictEqual({ ok: true, changed: false, next: reserved(), effects: [] });
     const policy: DeadlinePolicy = { graceMs: 60_000, startWindowMs: 300_000, maxRunMs: 86_400_000 };
-    expect(agentDeadline(reserved(), policy)).toBe(Date.parse('2026-03-01T09:00:00.000Z') + 300_000);
-    expect(agentDeadline(next(transition(reserved(), agentEvent('RECEIVE', OWNER))), policy)).toBeUndefined();
+    expect(agentDeadline(reserved(), policy)).toBeUndefined();
   });
 
   it('does not mutate its input', () => {
     const before = Object.freeze(reserved());
-    for (const ev of [finish(OWNER), agentEvent('RECEIVE', OWNER), agentEvent('ACK', OWNER), { type: 'CANCEL', at: AT } as const]) transition(before, ev);
+    for (const ev of [finish(OWNER), agentEvent('RECEIVE', OWNER), agentEvent('ACK', OWNER), agentEvent('ACK', OTHER, LAPSED), cancel(), cancel(LAPSED)]) {
+      transition(before, ev);
+    }
     expect(before).toStrictEqual(reserved());
   });
 });
