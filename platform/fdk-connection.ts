@@ -33,6 +33,8 @@ export function callHead(path: string, headers: Record<string, string>, bodyLeng
 }
 
 interface Exchange {
+  /** The connection the call went out on: events of an earlier, closed one never touch it. */
+  socket: net.Socket;
   parser: AnswerParser;
   settle(error: Error | undefined, answer?: FdkAnswer): void;
 }
@@ -56,15 +58,18 @@ export class FdkConnection {
       return Promise.reject(err as Error);
     }
     return new Promise<FdkAnswer>((resolve, reject) => {
-      this.exchange = {
+      const socket = this.socket ?? this.connect();
+      const exchange: Exchange = {
+        socket,
         parser: new AnswerParser('POST', maxBodyBytes),
         settle: (error, answer) => {
+          if (this.exchange !== exchange) return;
           this.exchange = undefined;
           if (error !== undefined) reject(error);
           else resolve(answer as FdkAnswer);
         },
       };
-      const socket = this.socket ?? this.connect();
+      this.exchange = exchange;
       socket.write(body.length > 0 ? Buffer.concat([head, body]) : head);
     });
   }
@@ -73,6 +78,12 @@ export class FdkConnection {
   destroy(): void {
     this.socket?.destroy();
     this.socket = undefined;
+    this.exchange?.settle(new Error('The connection to the function process was closed'));
+  }
+
+  /** The call in progress on `socket`, if any. */
+  private exchangeOn(socket: net.Socket): Exchange | undefined {
+    return this.exchange?.socket === socket ? this.exchange : undefined;
   }
 
   private connect(): net.Socket {
@@ -81,10 +92,10 @@ export class FdkConnection {
     const fail = (error: Error) => {
       if (this.socket === socket) this.socket = undefined;
       socket.destroy();
-      this.exchange?.settle(error);
+      this.exchangeOn(socket)?.settle(error);
     };
     socket.on('data', (chunk: Buffer) => {
-      const exchange = this.exchange;
+      const exchange = this.exchangeOn(socket);
       if (exchange === undefined) {
         fail(new Error('The function process sent bytes no call asked for'));
         return;
@@ -107,7 +118,7 @@ export class FdkConnection {
     socket.on('error', (err) => fail(err));
     socket.on('close', () => {
       if (this.socket === socket) this.socket = undefined;
-      const exchange = this.exchange;
+      const exchange = this.exchangeOn(socket);
       if (exchange === undefined) return;
       if (exchange.parser.end()) {
         exchange.settle(undefined, { status: exchange.parser.status, headers: exchange.parser.headers, body: exchange.parser.body() });

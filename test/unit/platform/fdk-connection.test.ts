@@ -113,6 +113,34 @@ describe('FdkConnection', () => {
     );
   });
 
+  it('starts the next call on a new connection right after an answer that closed the old one, untouched by its close', async () => {
+    await withServer(
+      (_request, socket) => socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok'),
+      async (socketPath, connections) => {
+        const connection = new FdkConnection(socketPath);
+        for (let i = 0; i < 3; i++) {
+          // Each call starts in the continuation of the previous one, before the old socket's close event.
+          expect((await connection.call('/call', {}, Buffer.alloc(0), 1024)).body.toString()).toBe('ok');
+        }
+        expect(connections()).toBe(3);
+        connection.destroy();
+      },
+    );
+  });
+
+  it('fails the call in progress when the connection is destroyed', async () => {
+    await withServer(
+      () => undefined, // never answers
+      async (socketPath) => {
+        const connection = new FdkConnection(socketPath);
+        const pending = connection.call('/call', {}, Buffer.alloc(0), 1024);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        connection.destroy();
+        await expect(pending).rejects.toThrow(/was closed/);
+      },
+    );
+  });
+
   it('fails a call when nothing listens on the socket', async () => {
     const connection = new FdkConnection(path.join(os.tmpdir(), `no-such-${process.pid}.sock`));
     await expect(connection.call('/call', {}, Buffer.alloc(0), 1024)).rejects.toMatchObject({ code: 'ENOENT' });
