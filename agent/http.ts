@@ -1,10 +1,10 @@
 /**
- * The agent's HTTP: signed JSON requests over keep-alive connections (`http1.ts`), with a per-request idle timeout,
- * an abort signal and a cap on the answer size. The reporter and the stream reader both use it; neither needs the
+ * The agent's HTTP: signed JSON requests over keep-alive connections (`shared/http1.ts`), with a per-request idle
+ * timeout, an abort signal and a cap on the answer size. The reporter and the stream reader both use it; neither needs the
  * OCI SDK for it (the signature is `shared/api/signature.ts`'s, the same OCI HTTP Signature v1 the SDK sends).
  */
 import { BODY_METHODS, type RequestToSign } from '../shared/api/signature';
-import { Http1Pool } from './http1';
+import { Http1Pool } from '../shared/http1';
 
 /** `shared/api/signature.ts`'s `signRequest` with the key bound: returns the headers to add. */
 export type RequestSigner = (req: RequestToSign) => Record<string, string>;

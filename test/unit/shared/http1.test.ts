@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { AnswerError, AnswerParser, Http1Pool, requestText, type Http1Request } from '../../../agent/http1';
+import { AnswerError, AnswerParser, Http1Pool, requestHead, type Http1Request } from '../../../shared/http1';
 
 const MAX = 64 * 1024;
 
@@ -123,18 +124,25 @@ describe('AnswerParser', () => {
   });
 });
 
-describe('requestText', () => {
-  it('writes the request line with path and query, the headers in order, and the body', () => {
-    expect(requestText('POST', new URL('http://h:1/a/b?c=d%20e'), { host: 'h:1', 'content-length': '2' }, '{}')).toBe(
-      'POST /a/b?c=d%20e HTTP/1.1\r\nhost: h:1\r\ncontent-length: 2\r\n\r\n{}',
+describe('requestHead', () => {
+  it('writes the request line with path and query, and the headers in order', () => {
+    expect(requestHead('POST', new URL('http://h:1/a/b?c=d%20e'), { host: 'h:1', 'content-length': '2' })).toBe(
+      'POST /a/b?c=d%20e HTTP/1.1\r\nhost: h:1\r\ncontent-length: 2\r\n\r\n',
     );
   });
 
   it('refuses a header that would break the framing', () => {
-    expect(() => requestText('GET', new URL('http://h/'), { 'x-a': 'b\r\nx-injected: 1' }, undefined)).toThrow(TypeError);
-    expect(() => requestText('GET', new URL('http://h/'), { 'x a': 'b' }, undefined)).toThrow(TypeError);
-    expect(() => requestText('GET', new URL('http://h/'), { 'x-a': 'é' }, undefined)).toThrow(TypeError);
-    expect(() => requestText('GET /x', new URL('http://h/'), {}, undefined)).toThrow(TypeError);
+    expect(() => requestHead('GET', new URL('http://h/'), { 'x-a': 'b\r\nx-injected: 1' })).toThrow(TypeError);
+    expect(() => requestHead('GET', new URL('http://h/'), { 'x a': 'b' })).toThrow(TypeError);
+    expect(() => requestHead('GET', new URL('http://h/'), { 'x-a': 'é' })).toThrow(TypeError);
+    expect(() => requestHead('GET /x', new URL('http://h/'), {})).toThrow(TypeError);
+  });
+
+  it('takes obs-text values (for a caller forwarding headers it received) only when asked, and never CR or LF', () => {
+    expect(requestHead('POST', new URL('http://localhost/call'), { 'Fn-Http-H-X-Name': 'caf\u00e9' }, true)).toBe(
+      'POST /call HTTP/1.1\r\nFn-Http-H-X-Name: caf\u00e9\r\n\r\n',
+    );
+    expect(() => requestHead('POST', new URL('http://localhost/call'), { 'x-a': 'a\r\nInjected: yes' }, true)).toThrow(TypeError);
   });
 });
 
@@ -405,3 +413,141 @@ async function waitUntil(check: () => boolean, timeoutMs = 2000): Promise<void> 
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('Http1Pool over a Unix socket (the function pool)', () => {
+  type Answer = (request: { head: string; body: Buffer }, socket: net.Socket) => void;
+
+  /** Answers the first request with the first handler, the second with the second, and so on (the last repeats). */
+  const inTurn = (...answers: Answer[]): Answer => {
+    let n = 0;
+    return (request, socket) => (answers[Math.min(n++, answers.length - 1)] as Answer)(request, socket);
+  };
+
+  /** A Unix-socket server that calls `answer` once per complete request (head and Content-Length body). */
+  async function withUnixServer(answer: Answer, run: (pool: Http1Pool, connections: () => number) => Promise<void>): Promise<void> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'http1-unix-'));
+    const socketPath = path.join(dir, 'lsnr.sock');
+    let connections = 0;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      connections += 1;
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+      let pending = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        for (;;) {
+          const end = pending.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const head = pending.subarray(0, end).toString('latin1');
+          const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+          if (pending.length < end + 4 + length) return;
+          const body = pending.subarray(end + 4, end + 4 + length);
+          pending = pending.subarray(end + 4 + length);
+          answer({ head, body }, socket);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    const pool = new Http1Pool({ maxConnectionsPerOrigin: 1, socketPath, latin1HeaderValues: true });
+    try {
+      await run(pool, () => connections);
+    } finally {
+      pool.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const CALL = new URL('http://localhost/call');
+  const call = (body: Buffer = Buffer.alloc(0), headers: Record<string, string> = {}): Http1Request => ({
+    method: 'POST',
+    url: CALL,
+    headers: { host: 'localhost', ...headers, 'Content-Length': String(body.length) },
+    body,
+    timeoutMs: 2000,
+    maxAnswerBytes: 1024,
+  });
+  const ok = (body: string) => `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nFn-Http-Status: 201\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+  it('sends calls with bytes bodies over one kept-alive connection, header values as latin1, and returns the answers', async () => {
+    const seen: Array<{ head: string; body: string }> = [];
+    await withUnixServer(
+      (request, socket) => {
+        seen.push({ head: request.head, body: request.body.toString() });
+        socket.write(ok(`{"n":${seen.length}}`));
+      },
+      async (pool, connections) => {
+        const first = await pool.request(call(Buffer.from('{"x":1}'), { 'Fn-Call-Id': 'a', 'Fn-Http-H-X-Name': 'caf\u00e9' }));
+        const second = await pool.request(call());
+        expect(first).toEqual({ status: 200, headers: { 'content-type': 'application/json', 'fn-http-status': '201', 'content-length': '7' }, body: Buffer.from('{"n":1}') });
+        expect(second.body.toString()).toBe('{"n":2}');
+        expect(seen.map((r) => r.body)).toEqual(['{"x":1}', '']);
+        expect(seen[0]?.head).toContain('POST /call HTTP/1.1\r\nhost: localhost\r\nFn-Call-Id: a\r\nFn-Http-H-X-Name: caf\u00e9\r\n');
+        expect(connections()).toBe(1);
+      },
+    );
+  });
+
+  it('reads a chunked answer, and one that runs to the end of the connection, then connects again', async () => {
+    await withUnixServer(
+      inTurn(
+        (_r, socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n'),
+        (_r, socket) => socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\nbye'),
+      ),
+      async (pool, connections) => {
+        expect((await pool.request(call())).body.toString()).toBe('abcde');
+        expect(await pool.request(call())).toMatchObject({ status: 502, body: Buffer.from('bye') });
+        // The closed connection is replaced by a new one for the next call.
+        expect((await pool.request(call())).status).toBe(502);
+        expect(connections()).toBe(2);
+      },
+    );
+  });
+
+  it('fails a call whose server closes the connection before answering, and one whose answer is too large', async () => {
+    await withUnixServer(
+      inTurn(
+        (_r, socket) => socket.destroy(),
+        (_r, socket) => socket.write(ok('x'.repeat(2048))),
+      ),
+      async (pool) => {
+        await expect(pool.request(call())).rejects.toThrow(/before the answer was complete|socket hang up/);
+        await expect(pool.request(call())).rejects.toBeInstanceOf(AnswerError);
+      },
+    );
+  });
+
+  it('starts each call right after an answer that closed its connection on a new one', async () => {
+    await withUnixServer(
+      (_r, socket) => socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok'),
+      async (pool, connections) => {
+        for (let i = 0; i < 3; i++) {
+          // Each call starts in the continuation of the previous one, before the old socket's close event.
+          expect((await pool.request(call())).body.toString()).toBe('ok');
+        }
+        expect(connections()).toBe(3);
+      },
+    );
+  });
+
+  it('fails the call in progress when the pool is closed', async () => {
+    await withUnixServer(
+      () => undefined, // never answers
+      async (pool) => {
+        const pending = pool.request(call());
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        pool.close();
+        await expect(pending).rejects.toThrow(/socket hang up/);
+      },
+    );
+  });
+
+  it('fails a call when nothing listens on the socket', async () => {
+    const pool = new Http1Pool({ maxConnectionsPerOrigin: 1, socketPath: path.join(os.tmpdir(), `no-such-${process.pid}.sock`) });
+    await expect(pool.request(call())).rejects.toMatchObject({ code: 'ENOENT' });
+    pool.close();
+  });
+});
