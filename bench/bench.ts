@@ -31,7 +31,7 @@ import { API_KEY_TYPES, DEFAULT_INSTANCE_KEY_TYPE, generateApiKey, type ApiKeyTy
 import { FUNCTION_NAMES, type PlatformInfo } from '../platform/platform';
 import { fastSigningClientParams } from '../shared/adapters/oci/key-signer';
 import { OciStream } from '../shared/adapters/oci/stream';
-import { signRequest, type SigningKey } from '../shared/api/signature';
+import { SIGNATURE_DIGEST, signRequest, signatureAlgorithmOf, type SigningKey } from '../shared/api/signature';
 import type { StreamConsumer } from '../shared/ports/stream';
 import { SignedHttpClient } from '../agent/http';
 import { AgentStreamClient } from '../agent/stream-client';
@@ -315,7 +315,7 @@ async function measureFloor(o: Options) {
   await stop(server);
 
   // Both ends of every signed request, for each key type the platform generates: users' RSA-2048, and the Ed25519
-  // keys of instances (which sign three requests a command).
+  // keys of instances (which sign two requests a command, three when a command is acked).
   const rsa = timeSignatures('rsa');
   const ed25519 = timeSignatures('ed25519');
 
@@ -340,8 +340,9 @@ function timeSignatures(type: ApiKeyType): { signMs: ReturnType<typeof percentil
   const key = generateApiKey(type);
   const privateKey = createPrivateKey(key.privateKeyPem);
   const publicKey = createPublicKey(key.publicKeyPem);
-  // RSA signs a SHA-256 digest (rsa-sha256); Ed25519 hashes the message itself.
-  const digest = type === 'rsa' ? 'sha256' : null;
+  const algorithm = signatureAlgorithmOf(privateKey);
+  if (algorithm === undefined) throw new Error(`the platform generated a ${type} key it cannot sign with`);
+  const digest = SIGNATURE_DIGEST[algorithm];
   const signMs: number[] = [];
   const verifyMs: number[] = [];
   for (let i = 0; i < 200; i++) {

@@ -58,7 +58,7 @@ function notAuthenticated(message: string, cause?: unknown): ServiceError {
 export type SignatureAlgorithm = 'rsa-sha256' | 'ed25519';
 const ALGORITHM_OF_KEY_TYPE: Readonly<Record<string, SignatureAlgorithm>> = { rsa: 'rsa-sha256', ed25519: 'ed25519' };
 /** The digest `crypto.sign`/`verify` take for each algorithm (Ed25519 hashes internally). */
-const DIGEST: Readonly<Record<SignatureAlgorithm, string | null>> = { 'rsa-sha256': 'sha256', ed25519: null };
+export const SIGNATURE_DIGEST: Readonly<Record<SignatureAlgorithm, string | null>> = { 'rsa-sha256': 'sha256', ed25519: null };
 
 /** The algorithm a key signs with, or undefined for key types this platform does not accept. */
 export function signatureAlgorithmOf(key: KeyObject): SignatureAlgorithm | undefined {
@@ -201,7 +201,7 @@ export async function verifySignedRequest(
     throw notAuthenticated(`The signature algorithm ${auth.algorithm} does not match the key, which signs with ${keyAlgorithm ?? 'an unsupported algorithm'}.`);
   }
   const text = signingString(req, method, auth.headers);
-  if (!verify(DIGEST[keyAlgorithm], Buffer.from(text, 'utf8'), publicKey, Buffer.from(auth.signature, 'base64'))) {
+  if (!verify(SIGNATURE_DIGEST[keyAlgorithm], Buffer.from(text, 'utf8'), publicKey, Buffer.from(auth.signature, 'base64'))) {
     throw notAuthenticated('The signature does not match the request.');
   }
   checkBody(req, auth.headers);
@@ -293,7 +293,7 @@ export function signRequest(req: RequestToSign, key: SigningKey, nowMs: number =
   const privateKey = privateKeyObject(key.privateKeyPem);
   const algorithm = signatureAlgorithmOf(privateKey);
   if (algorithm === undefined) throw new Error(`A ${privateKey.asymmetricKeyType ?? 'secret'} key cannot sign requests; use an RSA or Ed25519 key.`);
-  const signature = sign(DIGEST[algorithm], Buffer.from(text, 'utf8'), privateKey).toString('base64');
+  const signature = sign(SIGNATURE_DIGEST[algorithm], Buffer.from(text, 'utf8'), privateKey).toString('base64');
   added.authorization = `Signature version="1",keyId="${key.keyId}",algorithm="${algorithm}",headers="${headerNames.join(' ')}",signature="${signature}"`;
   return added;
 }
