@@ -98,10 +98,11 @@ function released(e: ExecutionRecord): ExecutionRecord {
 export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionResult {
   const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
   const acked = e.deliveryState === 'ACKED';
+  const session = reservedSession(e);
   const reserved = isReserved(e, ev.at);
 
-  if (queued && e.reservedFor !== undefined && !isTerminal(e.lifecycleState) && isAgentEvent(ev)) {
-    const own = ev.agentSessionId === e.reservedFor;
+  if (session !== undefined && isAgentEvent(ev)) {
+    const own = ev.agentSessionId === session;
     if (own && ev.type === 'RECEIVE') {
       const base = released(e);
       if (e.cancelRequested) {
@@ -215,14 +216,15 @@ export const REACHABLE_STATES: ReadonlyArray<Pick<ExecutionRecord, 'lifecycleSta
   { lifecycleState: 'CANCELED', deliveryState: 'ACKED' },
 ];
 
+/** The session a queued, live execution is reserved for (the reservation may have lapsed), if any. */
+function reservedSession(e: ExecutionRecord): string | undefined {
+  const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
+  return queued && !isTerminal(e.lifecycleState) ? e.reservedFor : undefined;
+}
+
 /** At `at`: a queued execution reserved for an agent session that has not claimed or released it, within the hold. */
 export function isReserved(e: ExecutionRecord, at: string): boolean {
-  return (
-    (e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING') &&
-    e.reservedFor !== undefined &&
-    !isTerminal(e.lifecycleState) &&
-    Date.parse(at) - Date.parse(e.timeCreated) < RESERVATION_HOLD_MS
-  );
+  return reservedSession(e) !== undefined && Date.parse(at) - Date.parse(e.timeCreated) < RESERVATION_HOLD_MS;
 }
 
 /** Deadline policy for silent agents (sweeps). Durations in milliseconds. */
