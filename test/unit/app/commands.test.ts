@@ -295,6 +295,22 @@ describe('reserved delivery', () => {
     expect((await stored(doc.id))?.reservedFor).toBeUndefined();
   });
 
+  it('reserves nothing for a session record dated more than 20 s ahead, nor for one it cannot read', async () => {
+    const record = (body: unknown) =>
+      w.state.put(agentSessionKey(w.instanceId), typeof body === 'string' ? body : JSON.stringify(body), { contentType: 'application/json' });
+    const reservedFor = async () => (await stored((await createCommand(w.deps, { principal: w.admin, spec: spec() })).doc.id))?.reservedFor;
+    const at = (offsetMs: number) => new Date(T0 + offsetMs).toISOString();
+    // The clock is at T0: a record written by a process whose clock ran ahead is trusted up to 20 s ahead, no further.
+    await record({ schemaVersion: 1, instanceId: w.instanceId, agentSessionId: 'session-a', timeReported: at(20_000) });
+    expect(await reservedFor()).toBe('session-a');
+    await record({ schemaVersion: 1, instanceId: w.instanceId, agentSessionId: 'session-a', timeReported: at(20_001) });
+    expect(await reservedFor()).toBeUndefined();
+    for (const bad of ['{not json', { agentSessionId: '', timeReported: at(0) }, { agentSessionId: 'session-a', timeReported: 'yesterday' }, { timeReported: at(0) }]) {
+      await record(bad);
+      expect(await reservedFor()).toBeUndefined();
+    }
+  });
+
   it('follows the session that reported last, and records a session that keeps reporting at most every 5 s', async () => {
     await activeSession('session-a');
     w.advance(20_001); // session-a went quiet, so session-b's command is not reserved for it
