@@ -485,11 +485,12 @@ export class FunctionPool {
           resolve(outcome.response);
         }
       };
+      const remainingMs = Math.max(0, deadlineMs - this.opts.clock.nowMs());
       const timer = setTimeout(() => {
         // As Fn does: a call past its deadline takes its container with it.
         this.kill(worker);
         settle({ error: new FunctionError('TimedOut', `Call ${callId} to ${this.opts.name} passed its deadline; process ${worker.pid} was killed`) });
-      }, Math.max(0, deadlineMs - this.opts.clock.nowMs()));
+      }, remainingMs);
       worker.failCall = (error) => settle({ error });
       const request = {
         method: 'POST',
@@ -503,7 +504,7 @@ export class FunctionPool {
         },
         body: req.body,
         // The deadline timer above decides; the connection's own idle limit only backs it up.
-        timeoutMs: Math.max(0, deadlineMs - this.opts.clock.nowMs()) + 1000,
+        timeoutMs: remainingMs + 1000,
         maxAnswerBytes: this.opts.maxBodyBytes,
       };
       worker.http.request(request).then(

@@ -265,18 +265,7 @@ class Connection {
     private readonly onFree: (c: Connection) => void,
     private readonly onGone: (c: Connection) => void,
   ) {
-    this.socket =
-      options.socketPath !== undefined
-        ? net.connect({ path: options.socketPath })
-        : origin.secure
-          ? tls.connect({
-              host: origin.host,
-              port: origin.port,
-              ALPNProtocols: ['http/1.1'],
-              ...(net.isIP(origin.host) === 0 ? { servername: origin.host } : {}),
-              ...(options.ca !== undefined ? { ca: options.ca } : {}),
-            })
-          : net.connect({ host: origin.host, port: origin.port });
+    this.socket = connect(origin, options);
     this.socket.setNoDelay(true);
     // As node:http's keep-alive agent: TCP probes find a peer that vanished (a NAT that forgot the connection).
     this.socket.setKeepAlive(true, 1000);
@@ -470,6 +459,19 @@ export class Http1Pool {
   private wakeOne(key: string): void {
     this.waiters.get(key)?.shift()?.();
   }
+}
+
+/** A new socket to `origin`, or to the pool's Unix socket when it has one. */
+function connect(origin: Origin, options: Http1PoolOptions): net.Socket {
+  if (options.socketPath !== undefined) return net.connect({ path: options.socketPath });
+  if (!origin.secure) return net.connect({ host: origin.host, port: origin.port });
+  return tls.connect({
+    host: origin.host,
+    port: origin.port,
+    ALPNProtocols: ['http/1.1'],
+    ...(net.isIP(origin.host) === 0 ? { servername: origin.host } : {}),
+    ...(options.ca !== undefined ? { ca: options.ca } : {}),
+  });
 }
 
 function originOf(url: URL): Origin {

@@ -78,6 +78,9 @@ const refuse = (code: 'Conflict' | 'IncorrectState', message: string): Transitio
 const isAgentEvent = (ev: ExecutionEvent): ev is Extract<ExecutionEvent, { agentSessionId: string }> =>
   'agentSessionId' in ev;
 
+/** Not yet taken by an agent: VISIBLE, or PENDING (an agent received it but has not acked it). */
+const isQueued = (e: ExecutionRecord): boolean => e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
+
 /** How long after a reserved command's creation (by its own clock) an agent may still start it without an ACK. */
 export const RESERVED_START_WINDOW_MS = 60_000;
 
@@ -96,7 +99,7 @@ function released(e: ExecutionRecord): ExecutionRecord {
 
 /** Apply one event to an execution. Pure: the same inputs always give the same result. */
 export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionResult {
-  const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
+  const queued = isQueued(e);
   const acked = e.deliveryState === 'ACKED';
   const session = reservedSession(e);
   const reserved = isReserved(e, ev.at);
@@ -218,8 +221,7 @@ export const REACHABLE_STATES: ReadonlyArray<Pick<ExecutionRecord, 'lifecycleSta
 
 /** The session a queued, live execution is reserved for (the reservation may have lapsed), if any. */
 function reservedSession(e: ExecutionRecord): string | undefined {
-  const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
-  return queued && !isTerminal(e.lifecycleState) ? e.reservedFor : undefined;
+  return isQueued(e) && !isTerminal(e.lifecycleState) ? e.reservedFor : undefined;
 }
 
 /** At `at`: a queued execution reserved for an agent session that has not claimed or released it, within the hold. */
