@@ -5,8 +5,8 @@
  */
 import { notAuthorizedOrNotFound } from '../domain/errors';
 import type { DeliveryState, LifecycleState } from '../domain/model';
-import { isTerminal } from '../domain/model';
 import type { AgentReport } from '../domain/agent-report';
+import { holdsRun } from '../domain/execution-machine';
 import type { Principal } from '../ports/identity';
 import type { ServiceDeps } from './deps';
 import { recordAgentSession } from './agent-sessions';
@@ -37,6 +37,6 @@ export async function applyAgentReport(deps: ServiceDeps, principal: Principal, 
     lifecycleState: e.lifecycleState,
     deliveryState: e.deliveryState,
     changed,
-    run: e.deliveryState === 'ACKED' && e.ackedBy === report.agentSessionId && !isTerminal(e.lifecycleState),
+    run: holdsRun(e, report.agentSessionId),
   };
 }

@@ -229,6 +229,11 @@ export function isReserved(e: ExecutionRecord, at: string): boolean {
   return reservedSession(e) !== undefined && Date.parse(at) - Date.parse(e.timeCreated) < RESERVATION_HOLD_MS;
 }
 
+/** Whether `agentSessionId` holds the ack of this live execution, and so may (still) run its script. */
+export function holdsRun(e: ExecutionRecord, agentSessionId: string): boolean {
+  return e.deliveryState === 'ACKED' && e.ackedBy === agentSessionId && !isTerminal(e.lifecycleState);
+}
+
 /** Deadline policy for silent agents (sweeps). Durations in milliseconds. */
 export interface DeadlinePolicy {
   /** Extra time after start + timeout before the service gives up on the agent. */

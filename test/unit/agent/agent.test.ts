@@ -82,7 +82,7 @@ describe('agent', () => {
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
     // Shorter than the start-report delay: it goes from ACKED straight to its end.
     expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'FINISH']);
-    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', exitCode: 0, text: 'hello\n', textSha256: sha256('hello\n') });
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycleState: 'SUCCEEDED', exitCode: 0, text: 'hello\n', textSha256: sha256('hello\n') });
     // Committed once the instance is quiet (at most a commit interval later).
     await waitFor(async () => (await h.stream.uncommittedCount(INSTANCE_ID)) === 0, 5000, 'the commit');
   });
@@ -149,7 +149,7 @@ describe('agent', () => {
     const h = harness();
     await start(h);
     const { instanceAgentCommandId: id } = h.platform.issue({ script: 'sleep 0.4' });
-    await waitFor(() => h.platform.executions.get(id)?.lifecycle === 'IN_PROGRESS', 10_000, 'IN_PROGRESS while running');
+    await waitFor(() => h.platform.executions.get(id)?.lifecycleState === 'IN_PROGRESS', 10_000, 'IN_PROGRESS while running');
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
     expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK', 'START', 'FINISH']);
     const sequences = h.platform.reportsOf(id).map((r) => r.sequence);
@@ -162,7 +162,7 @@ describe('agent', () => {
     await start(h);
     const { instanceAgentCommandId: id } = h.platform.issue({ script: 'exit 3' });
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
-    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'FAILED', exitCode: 3 });
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycleState: 'FAILED', exitCode: 3 });
   });
 
   it('8 commands of sleep 2: never more than 2 running, never more than 5 received, all succeed', async () => {
@@ -170,7 +170,7 @@ describe('agent', () => {
     await start(h);
     const ids = Array.from({ length: 8 }, () => h.platform.issue({ script: 'sleep 2' }).instanceAgentCommandId);
     await waitFor(() => ids.every((id) => h.platform.finished(id) !== undefined), 20_000, 'all 8 finished');
-    expect(ids.map((id) => h.platform.executions.get(id)?.lifecycle)).toEqual(Array(8).fill('SUCCEEDED'));
+    expect(ids.map((id) => h.platform.executions.get(id)?.lifecycleState)).toEqual(Array(8).fill('SUCCEEDED'));
     expect(h.platform.maxRunning).toBe(2);
     expect(h.platform.maxInFlight).toBe(5);
     // Only the commands that had to wait for a worker were reported RECEIVEd.
@@ -187,7 +187,8 @@ describe('agent', () => {
     const pgid = Number(fs.readFileSync(pidFile, 'utf8'));
     h.platform.cancel(id);
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
-    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'CANCELED', exitCode: null });
+    expect(h.platform.finished(id)?.event).toMatchObject({ outcome: 'CANCELED', exitCode: null });
+    expect(h.platform.executions.get(id)?.lifecycleState).toBe('CANCELED');
     expect(isGroupAlive(pgid)).toBe(false);
   });
 
@@ -197,7 +198,7 @@ describe('agent', () => {
     const message = issuedMessage({ script: `echo ran >> ${h.marker}` });
     const id = message.instanceAgentCommandId;
     // The platform has not seen the cancel (a stale view), so only the agent's memory of it can stop the run.
-    h.platform.executions.set(id, { id, delivery: 'VISIBLE', lifecycle: 'ACCEPTED', canceled: false });
+    h.platform.seed(message);
     h.stream.publishJson(cancelMessage(id));
     h.stream.publishJson(message);
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
@@ -212,10 +213,10 @@ describe('agent', () => {
     const gate = `${h.marker}.go`;
     const first = h.platform.issue({ script: `while [ ! -f ${gate} ]; do sleep 0.05; done` }).instanceAgentCommandId;
     const second = h.platform.issue({ script: `echo ran >> ${h.marker}` }).instanceAgentCommandId;
-    await waitFor(() => h.platform.executions.get(second)?.delivery === 'PENDING', 10_000, 'second received');
+    await waitFor(() => h.platform.executions.get(second)?.deliveryState === 'PENDING', 10_000, 'second received');
     h.platform.cancel(second);
-    await waitFor(() => h.platform.executions.get(second)?.delivery === 'ACKED_CANCELED', 10_000, 'second acked canceled');
-    await waitFor(() => h.platform.executions.get(first)?.lifecycle === 'IN_PROGRESS', 10_000, 'first IN_PROGRESS');
+    await waitFor(() => h.platform.executions.get(second)?.deliveryState === 'ACKED_CANCELED', 10_000, 'second acked canceled');
+    await waitFor(() => h.platform.executions.get(first)?.lifecycleState === 'IN_PROGRESS', 10_000, 'first IN_PROGRESS');
     fs.writeFileSync(gate, '');
     await waitFor(() => h.platform.finished(first) !== undefined, 10_000, 'first FINISH');
     expect(h.platform.reportsOf(second, 'START')).toEqual([]);
@@ -228,7 +229,7 @@ describe('agent', () => {
     const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo hello', reservedFor: agent.agentSessionId });
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
     expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['FINISH']);
-    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', delivery: 'ACKED', ackedBy: agent.agentSessionId, text: 'hello\n' });
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycleState: 'SUCCEEDED', deliveryState: 'ACKED', ackedBy: agent.agentSessionId, text: 'hello\n' });
     expect(h.log.entries.find((e) => e.msg === 'command started')?.fields).toMatchObject({ instanceAgentCommandId: id, delivery: 'reserved' });
   });
 
@@ -258,7 +259,7 @@ describe('agent', () => {
     const gate = `${h.marker}.go`;
     const first = h.platform.issue({ script: `while [ ! -f ${gate} ]; do sleep 0.05; done`, reservedFor: agent.agentSessionId }).instanceAgentCommandId;
     const second = h.platform.issue({ script: 'true', reservedFor: agent.agentSessionId }).instanceAgentCommandId;
-    await waitFor(() => h.platform.executions.get(second)?.delivery === 'PENDING', 10_000, 'second given back');
+    await waitFor(() => h.platform.executions.get(second)?.deliveryState === 'PENDING', 10_000, 'second given back');
     expect(h.platform.executions.get(second)?.reservedFor).toBeUndefined();
     fs.writeFileSync(gate, '');
     await waitFor(() => h.platform.finished(second) !== undefined, 10_000, 'second FINISH');
@@ -295,7 +296,7 @@ describe('agent', () => {
     h.stream.publishJson({ ...issuedMessage(), instanceId: 'ocid1.instance.oc1..someone-else' });
     const { instanceAgentCommandId: id } = h.platform.issue({ script: 'echo fine' });
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
-    expect(h.platform.executions.get(id)?.lifecycle).toBe('SUCCEEDED');
+    expect(h.platform.executions.get(id)?.lifecycleState).toBe('SUCCEEDED');
     expect(h.log.entries.filter((e) => e.msg === 'skipping an invalid stream message').map((e) => String((e.fields.error as Error).message))).toEqual([
       'the message is not JSON',
       'content.source.sourceType must be TEXT, OBJECT_STORAGE_URI or OBJECT_STORAGE_TUPLE',
@@ -308,7 +309,7 @@ describe('agent', () => {
     await start(h);
     const message = issuedMessage({ script: `echo ran >> ${h.marker}` });
     const id = message.instanceAgentCommandId;
-    h.platform.executions.set(id, { id, delivery: 'ACKED', lifecycle: 'ACCEPTED', canceled: false, ackedBy: 'agent-someone-else' });
+    h.platform.seed(message, { deliveryState: 'ACKED', ackedBy: 'agent-someone-else' });
     h.stream.publishJson(message);
     await waitFor(() => journalRecords(h.stateDir, 'completed').has(id), 10_000, 'completed');
     expect(h.platform.reportsOf(id).map((r) => r.event.type)).toEqual(['ACK']);
@@ -324,14 +325,14 @@ describe('agent', () => {
     const acks = h.platform.attempts.filter((r) => r.instanceAgentCommandId === id && r.event.type === 'ACK');
     expect(acks).toHaveLength(2);
     expect(acks[1]?.callbackId).toBe(acks[0]?.callbackId);
-    expect(h.platform.executions.get(id)?.lifecycle).toBe('SUCCEEDED');
+    expect(h.platform.executions.get(id)?.lifecycleState).toBe('SUCCEEDED');
   });
 
   it('after a restart, kills a surviving script recorded as current, reports it FAILED and never runs it again', async () => {
     const h = harness();
     const message = issuedMessage({ script: `echo ran >> ${h.marker}; sleep 30` });
     const id = message.instanceAgentCommandId;
-    h.platform.executions.set(id, { id, delivery: 'ACKED', lifecycle: 'IN_PROGRESS', canceled: false, ackedBy: 'agent-before' });
+    h.platform.seed(message, { deliveryState: 'ACKED', lifecycleState: 'IN_PROGRESS', ackedBy: 'agent-before' });
     // The "crashed" agent's script, still running in its own process group.
     const orphan = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
     const pid = orphan.pid as number;
@@ -361,7 +362,7 @@ describe('agent', () => {
     const state = new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' });
     state.save(StateArea.current, message.instanceAgentCommandId, { schemaVersion: 1, message, receivedAtMs: 1, order: 1, receiveReported: false, ackedAtMs: 2, pid, procStartTime: '1' });
     state.close();
-    h.platform.executions.set(message.instanceAgentCommandId, { id: message.instanceAgentCommandId, delivery: 'ACKED', lifecycle: 'IN_PROGRESS', canceled: false });
+    h.platform.seed(message, { deliveryState: 'ACKED', lifecycleState: 'IN_PROGRESS', ackedBy: 'agent-before' });
     await start(h);
     await waitFor(() => h.platform.finished(message.instanceAgentCommandId) !== undefined, 10_000, 'FINISH');
     expect(isGroupAlive(pid)).toBe(true);
@@ -372,13 +373,13 @@ describe('agent', () => {
     const h = harness();
     const message = issuedMessage({ script: 'echo resumed' });
     const id = message.instanceAgentCommandId;
-    h.platform.executions.set(id, { id, delivery: 'PENDING', lifecycle: 'ACCEPTED', canceled: false });
+    h.platform.seed(message, { deliveryState: 'PENDING' });
     const state = new AgentState(h.stateDir, { clock: systemClock, newSessionId: () => 'agent-before' });
     state.save(StateArea.pending, id, { schemaVersion: 1, message, receivedAtMs: 1, order: 7, receiveReported: true });
     state.close();
     await start(h);
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH');
-    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'resumed\n' });
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycleState: 'SUCCEEDED', text: 'resumed\n' });
   });
 
   it('keeps undelivered reports across a restart and delivers them, retrying transient errors', async () => {
@@ -394,7 +395,7 @@ describe('agent', () => {
     h.platform.failures.splice(0, h.platform.failures.length - 2);
     await start(h);
     await waitFor(() => h.platform.finished(id) !== undefined, 10_000, 'FINISH after restart');
-    expect(h.platform.executions.get(id)).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'persisted\n' });
+    expect(h.platform.executions.get(id)).toMatchObject({ lifecycleState: 'SUCCEEDED', text: 'persisted\n' });
     expect(h.platform.reportsOf(id, 'ACK')).toHaveLength(1);
   });
 
@@ -497,7 +498,7 @@ describe('agent with Object Storage sources and outputs', () => {
     const storage = new FakeObjectStorage();
     storage.put('ns/scripts/tools/main.sh', 'echo "main says $1"');
     const { execution, types } = await runToFinish({ source: tuple('tools/main.sh'), output: textOutput, commandString: '/bin/sh main.sh abc' }, { objectStorage: storage });
-    expect(execution).toMatchObject({ lifecycle: 'SUCCEEDED', exitCode: 0, text: 'main says abc\n' });
+    expect(execution).toMatchObject({ lifecycleState: 'SUCCEEDED', exitCode: 0, text: 'main says abc\n' });
     expect(types).toEqual(['ACK', 'FINISH']);
   });
 
@@ -508,7 +509,7 @@ describe('agent with Object Storage sources and outputs', () => {
       { source: { sourceType: 'OBJECT_STORAGE_URI', sourceUri: 'https://objectstorage.example.com/n/ns/b/scripts/o/py%2Fhello.py' }, output: textOutput },
       { objectStorage: storage },
     );
-    expect(execution).toMatchObject({ lifecycle: 'SUCCEEDED', text: 'from python\n' });
+    expect(execution).toMatchObject({ lifecycleState: 'SUCCEEDED', text: 'from python\n' });
     expect(storage.opened[0]).toMatchObject({ kind: 'native', endpoint: 'https://objectstorage.example.com', objectName: 'py/hello.py' });
   });
 
@@ -540,7 +541,7 @@ describe('agent with Object Storage sources and outputs', () => {
     expect(wrong.types).toEqual(['ACK', 'FINISH']);
     expect(fs.existsSync(marker)).toBe(false);
     const right = await runToFinish({ source: { sourceType: 'TEXT', text, textSha256: sha256(text).toUpperCase() }, output: textOutput }, {});
-    expect(right.execution?.lifecycle).toBe('SUCCEEDED');
+    expect(right.execution?.lifecycleState).toBe('SUCCEEDED');
     expect(fs.existsSync(marker)).toBe(true);
   });
 
@@ -567,7 +568,7 @@ describe('agent with Object Storage sources and outputs', () => {
       { objectStorage: storage },
     );
     const stdout = Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join('');
-    expect(execution).toMatchObject({ lifecycle: 'FAILED', exitCode: 4 });
+    expect(execution).toMatchObject({ lifecycleState: 'FAILED', exitCode: 4 });
     expect(event?.text).toBeUndefined();
     expect(event?.message).toBeUndefined();
     const stored = storage.get('ns/out/runs/out.log');
@@ -587,7 +588,7 @@ describe('agent with Object Storage sources and outputs', () => {
     storage.uploadFailure = new ObjectTransferError('BucketNotFound (404)', 404);
     const { execution } = await runToFinish({ source: { sourceType: 'TEXT', text: 'echo fine' }, output: objectOutput }, { objectStorage: storage });
     expect(execution).toMatchObject({
-      lifecycle: 'FAILED',
+      lifecycleState: 'FAILED',
       exitCode: 0,
       message: 'The script exited 0 but its output could not be uploaded to ns/out/runs/out.log: BucketNotFound (404)',
     });

@@ -1,29 +1,16 @@
 /**
- * The platform side of docs/agent-protocol.md, in memory: executions with delivery and lifecycle states, the ack as a
- * compare-and-swap (one session wins; canceled → ACKED_CANCELED, run false), reserved delivery (the reserved session's
- * START or FINISH claims it, its RECEIVE gives it back, another session's ACK is refused), terminal states that never change. It
- * records every report and the most commands it ever saw in flight and running at once.
+ * The platform side of docs/agent-protocol.md, in memory: executions changed by the service's own state machine
+ * (`transition`: the ack as a compare-and-swap, reserved delivery, terminal states that never change), its refusals
+ * answered as the service answers them (409). It records every report and the most commands it ever saw in flight and
+ * running at once.
  */
 import type { CommandIssuedMessage } from '../../../../events/messages';
-import type { DeliveryState, LifecycleState } from '../../../../shared/domain/model';
+import { parseAgentReport } from '../../../../shared/domain/agent-report';
+import { holdsRun, transition } from '../../../../shared/domain/execution-machine';
+import { isTerminal, type ExecutionRecord } from '../../../../shared/domain/model';
 import { ReportRejectedError, ReportTransientError, type AgentReport, type ReportAnswer, type Reporter } from '../../../../agent/reporter';
 import type { TestStream } from './memory-stream';
 
-export interface FakeExecution {
-  id: string;
-  delivery: DeliveryState;
-  lifecycle: LifecycleState;
-  canceled: boolean;
-  ackedBy?: string;
-  /** Reserved delivery: the session that may start it without an ACK (its START or FINISH claims it). */
-  reservedFor?: string;
-  exitCode?: number | null;
-  message?: string;
-  text?: string;
-  textSha256?: string;
-}
-
-const TERMINAL: ReadonlySet<LifecycleState> = new Set<LifecycleState>(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELED']);
 export const INSTANCE_ID = 'ocid1.instance.oc1..host';
 
 let counter = 0;
@@ -50,7 +37,7 @@ export function cancelMessage(id: string): object {
 }
 
 export class FakePlatform implements Reporter {
-  readonly executions = new Map<string, FakeExecution>();
+  readonly executions = new Map<string, ExecutionRecord>();
   readonly reports: AgentReport[] = [];
   /** Every report received, including those answered with an injected failure. */
   readonly attempts: AgentReport[] = [];
@@ -64,23 +51,38 @@ export class FakePlatform implements Reporter {
   /** Creates the execution (VISIBLE) and publishes `command.issued`, like create-command. */
   issue(overrides: Partial<CommandIssuedMessage> & { script?: string } = {}): CommandIssuedMessage {
     const message = issuedMessage(overrides);
-    this.executions.set(message.instanceAgentCommandId, {
-      id: message.instanceAgentCommandId,
-      delivery: 'VISIBLE',
-      lifecycle: 'ACCEPTED',
-      canceled: false,
-      ...(message.reservedFor !== undefined ? { reservedFor: message.reservedFor } : {}),
-    });
+    this.seed(message);
     this.stream.publishJson(message);
     return message;
   }
 
-  /** Like cancel-command: a queued execution is canceled right away; the agent is told either way. */
+  /** Stores the execution of `message` as create-command writes it, then as `state` says (without publishing). */
+  seed(message: CommandIssuedMessage, state: Partial<ExecutionRecord> = {}): ExecutionRecord {
+    const execution: ExecutionRecord = {
+      schemaVersion: 1,
+      instanceAgentCommandId: message.instanceAgentCommandId,
+      instanceId: message.instanceId,
+      compartmentId: message.compartmentId,
+      sequenceNumber: message.sequenceNumber,
+      executionTimeOutInSeconds: message.executionTimeOutInSeconds,
+      output: message.content.output,
+      deliveryState: 'VISIBLE',
+      lifecycleState: 'ACCEPTED',
+      timeCreated: message.timeCreated,
+      timeUpdated: message.timeCreated,
+      ...(message.reservedFor !== undefined ? { reservedFor: message.reservedFor } : {}),
+      ...state,
+    };
+    this.executions.set(message.instanceAgentCommandId, execution);
+    return execution;
+  }
+
+  /** Like cancel-command: the state machine's CANCEL; the agent is told either way. */
   cancel(id: string): void {
     const e = this.executions.get(id);
-    if (e !== undefined && !TERMINAL.has(e.lifecycle)) {
-      e.canceled = true;
-      if (e.delivery === 'VISIBLE' || e.delivery === 'PENDING') e.lifecycle = 'CANCELED';
+    if (e !== undefined) {
+      const result = transition(e, { type: 'CANCEL', at: new Date().toISOString() });
+      if (result.ok) this.executions.set(id, result.next);
     }
     this.stream.publishJson(cancelMessage(id));
   }
@@ -97,8 +99,8 @@ export class FakePlatform implements Reporter {
     let inFlight = 0;
     let running = 0;
     for (const e of this.executions.values()) {
-      if (!TERMINAL.has(e.lifecycle) && (e.delivery === 'PENDING' || e.delivery === 'ACKED')) inFlight += 1;
-      if (e.lifecycle === 'IN_PROGRESS') running += 1;
+      if (!isTerminal(e.lifecycleState) && (e.deliveryState === 'PENDING' || e.deliveryState === 'ACKED')) inFlight += 1;
+      if (e.lifecycleState === 'IN_PROGRESS') running += 1;
     }
     this.maxInFlight = Math.max(this.maxInFlight, inFlight);
     this.maxRunning = Math.max(this.maxRunning, running);
@@ -112,66 +114,14 @@ export class FakePlatform implements Reporter {
     this.reports.push(report);
     const e = this.executions.get(report.instanceAgentCommandId);
     if (e === undefined) throw new ReportRejectedError(404, 'NotAuthorizedOrNotFound', 'Authorization failed or requested resource not found.');
-    let changed = false;
-    let run = false;
-    const terminal = TERMINAL.has(e.lifecycle);
-    const queued = e.delivery === 'VISIBLE' || e.delivery === 'PENDING';
-    if (queued && e.reservedFor !== undefined) {
-      const own = e.reservedFor === report.agentSessionId;
-      if (report.event.type === 'ACK' && !own) throw new ReportRejectedError(409, 'Conflict', 'The execution is reserved for another agent session.');
-      if (report.event.type === 'RECEIVE' && !own) return { lifecycleState: e.lifecycle, deliveryState: e.delivery, changed: false, run: false };
-      if (own) {
-        delete e.reservedFor;
-        // Its START or FINISH is the claim of a command it started without an ACK.
-        if (report.event.type === 'START' || report.event.type === 'FINISH') {
-          e.delivery = 'ACKED';
-          e.ackedBy = report.agentSessionId;
-        }
-      }
-    }
-    switch (report.event.type) {
-      case 'RECEIVE':
-        if (e.delivery === 'VISIBLE') {
-          e.delivery = 'PENDING';
-          changed = true;
-        }
-        break;
-      case 'ACK':
-        if (e.delivery === 'EXPIRED') throw new ReportRejectedError(409, 'IncorrectState', 'The delivery expired.');
-        if (e.delivery === 'ACKED' || e.delivery === 'ACKED_CANCELED') {
-          if (e.ackedBy !== report.agentSessionId) throw new ReportRejectedError(409, 'Conflict', 'Another agent session acked it.');
-          run = e.delivery === 'ACKED' && !terminal;
-          break;
-        }
-        changed = true;
-        e.ackedBy = report.agentSessionId;
-        if (e.canceled || terminal) {
-          e.delivery = 'ACKED_CANCELED';
-          e.lifecycle = 'CANCELED';
-        } else {
-          e.delivery = 'ACKED';
-          run = true;
-        }
-        break;
-      case 'START':
-        if (!terminal && e.lifecycle === 'ACCEPTED') {
-          e.lifecycle = 'IN_PROGRESS';
-          changed = true;
-        }
-        break;
-      case 'FINISH':
-        if (!terminal) {
-          e.lifecycle = report.event.outcome ?? 'FAILED';
-          e.exitCode = report.event.exitCode ?? null;
-          if (report.event.message !== undefined) e.message = report.event.message;
-          if (report.event.text !== undefined) e.text = report.event.text;
-          if (report.event.textSha256 !== undefined) e.textSha256 = report.event.textSha256;
-          changed = true;
-        }
-        break;
-    }
+    // The agent's report as the service reads it (the same validation), then the service's transition.
+    const parsed = parseAgentReport(JSON.parse(JSON.stringify(report)));
+    const result = transition(e, { ...parsed.event, at: new Date().toISOString(), agentSessionId: parsed.agentSessionId });
+    if (!result.ok) throw new ReportRejectedError(409, result.code, result.message);
+    this.executions.set(report.instanceAgentCommandId, result.next);
     this.observe();
-    return { lifecycleState: e.lifecycle, deliveryState: e.delivery, changed, run };
+    const { lifecycleState, deliveryState } = result.next;
+    return { lifecycleState, deliveryState, changed: result.changed, run: holdsRun(result.next, report.agentSessionId) };
   }
 }
 
