@@ -8,7 +8,7 @@
  * a loopback HTTP round trip, an OCI request signature, a bare Node start, and a command's use cases called in one
  * process (`use-cases.ts`). It prints a table and writes JSON.
  *
- *   npm run bench -- [--smoke] [--out FILE] [--sequential N] [--throughput-sec S] [--instances N]
+ *   npm run bench -- [--smoke] [--out FILE] [--sequential N] [--throughput-sec S] [--throughput-warmup-sec S] [--instances N]
  *                    [--concurrency N] [--idle-agents N] [--agents-per-host N] [--throughput-agents-per-process N]
  *                    [--sweep-records N] [--use-case-commands N] [--follower-gap-ms N] [--key-type ed25519|rsa]
  *
@@ -51,6 +51,11 @@ interface Options {
   out?: string;
   sequential: number;
   throughputSec: number;
+  /**
+   * The same load runs this long before the throughput window opens, so the window measures the sustained rate and
+   * not the first seconds of fresh agents and function processes (the warm-up's own rate is reported too).
+   */
+  throughputWarmupSec: number;
   instances: number;
   concurrency: number;
   idleAgents: number;
@@ -74,6 +79,7 @@ type NumberOption = Exclude<keyof Options, 'smoke' | 'out' | 'keyType'>;
 const NUMBER_OPTIONS: Record<string, NumberOption> = {
   sequential: 'sequential',
   'throughput-sec': 'throughputSec',
+  'throughput-warmup-sec': 'throughputWarmupSec',
   instances: 'instances',
   concurrency: 'concurrency',
   'idle-agents': 'idleAgents',
@@ -92,8 +98,8 @@ function parseOptions(argv: string[]): Options {
   if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0] as string}`);
   const smoke = args.options.has('smoke');
   const o: Options = smoke
-    ? { smoke, sequential: 10, throughputSec: 3, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2, useCaseCommands: 50, followerGapMs: 20, keyType: DEFAULT_INSTANCE_KEY_TYPE }
-    : { smoke, sequential: 200, throughputSec: 60, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10, useCaseCommands: 2000, followerGapMs: 20, keyType: DEFAULT_INSTANCE_KEY_TYPE };
+    ? { smoke, sequential: 10, throughputSec: 3, throughputWarmupSec: 1, instances: 2, concurrency: 4, idleAgents: 4, agentsPerHost: 2, idleMeasureSec: 2, sweepRecords: 200, coldStarts: 1, throughputAgentsPerProcess: 2, useCaseCommands: 50, followerGapMs: 20, keyType: DEFAULT_INSTANCE_KEY_TYPE }
+    : { smoke, sequential: 200, throughputSec: 60, throughputWarmupSec: 15, instances: 50, concurrency: 48, idleAgents: 500, agentsPerHost: 50, idleMeasureSec: 30, sweepRecords: 20_000, coldStarts: 5, throughputAgentsPerProcess: 10, useCaseCommands: 2000, followerGapMs: 20, keyType: DEFAULT_INSTANCE_KEY_TYPE };
   const out = optionString(args, 'out');
   if (out !== undefined) o.out = out;
   o.keyType = optionChoice(args, 'key-type', API_KEY_TYPES) ?? o.keyType;
@@ -608,13 +614,22 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
   const completions = await Completions.open(p, { consumer: client.events, gapMs: o.followerGapMs });
   await new Promise((r) => setTimeout(r, o.smoke ? 1000 : 5000)); // agents connect
   const agentPids = agents.map((a) => a.child.pid as number);
-  const budgetBefore = cpuSnapshot(p, agentPids);
+  // Completions and errors are counted from the start of the load; CPU, rate and latency only inside the window.
   let completed = 0;
   let errors = 0;
   const errorSamples: string[] = [];
   const latencies: number[] = [];
+  /** Commands that completed in each 10 s of the load (warm-up included), to show how the rate settles. */
+  const completedPer10Sec: number[] = [];
   const t0 = Date.now();
-  const until = t0 + o.throughputSec * 1000;
+  const windowStartMs = t0 + o.throughputWarmupSec * 1000;
+  const until = windowStartMs + o.throughputSec * 1000;
+  let window: { budgetBefore: CpuSnapshot; completedBefore: number } | undefined;
+  const openWindow = () => {
+    window = { budgetBefore: cpuSnapshot(p, agentPids), completedBefore: completed };
+  };
+  const windowTimer = o.throughputWarmupSec > 0 ? setTimeout(openWindow, windowStartMs - Date.now()) : undefined;
+  if (windowTimer === undefined) openWindow();
   let n = 0;
   try {
     await Promise.all(
@@ -627,7 +642,9 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
             const done = await completions.done(id);
             if (done.lifecycleState === 'SUCCEEDED') {
               completed++;
-              latencies.push(performance.now() - t);
+              const bucket = Math.floor((Date.now() - t0) / 10_000);
+              completedPer10Sec[bucket] = (completedPer10Sec[bucket] ?? 0) + 1;
+              if (window !== undefined) latencies.push(performance.now() - t);
             } else {
               errors++;
               if (errorSamples.length < 5) errorSamples.push(`${done.lifecycleState}: ${done.content?.message ?? ''}`);
@@ -639,25 +656,31 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
         }
       }),
     );
-    const seconds = (Date.now() - t0) / 1000;
+    const measured = window ?? { budgetBefore: cpuSnapshot(p, agentPids), completedBefore: completed };
+    const seconds = (Date.now() - Math.max(t0, windowStartMs)) / 1000;
     const budgetAfter = cpuSnapshot(p, agentPids);
-    const cpuMsPerCommand = cpuPerCommand(budgetBefore, budgetAfter, completed);
+    const inWindow = completed - measured.completedBefore;
+    const cpuMsPerCommand = cpuPerCommand(measured.budgetBefore, budgetAfter, inWindow);
     return {
       seconds,
+      warmupSec: o.throughputWarmupSec,
+      warmupCommandsPerSec: o.throughputWarmupSec > 0 ? measured.completedBefore / o.throughputWarmupSec : undefined,
+      completedPer10Sec: Array.from(completedPer10Sec, (c) => c ?? 0),
       instances: o.instances,
       agentsPerProcess,
       concurrency: o.concurrency,
       followerGapMs: o.followerGapMs,
       followerPolls: completions.polls,
-      completed,
+      completed: inWindow,
       errors,
       errorSamples,
-      commandsPerSec: completed / seconds,
+      commandsPerSec: inWindow / seconds,
       latencyUnderLoadMs: percentiles(latencies),
-      platformCpuCoresUsed: platformTicks(budgetBefore, budgetAfter) / TICKS_PER_SEC / seconds,
+      platformCpuCoresUsed: platformTicks(measured.budgetBefore, budgetAfter) / TICKS_PER_SEC / seconds,
       cpuMsPerCommand,
     };
   } finally {
+    clearTimeout(windowTimer);
     await completions.close();
     client.close();
     await Promise.all(agents.map(stop));
@@ -737,6 +760,12 @@ function cpuBudgetText(c: ReturnType<typeof cpuPerCommand>): string {
   return `total ${f1(c.total)}: agents ${f1(c.agents)}, scripts ${f1(c.scripts)}, gateway ${f1(c.gateway)}, functions ${f1(c.functions)}, load generator ${f1(c.loadGenerator)}`;
 }
 
+/** The warm-up's own rate and the completions per 10 s of the whole load: how the rate settled. */
+function warmupText(run: { warmupCommandsPerSec: number | undefined; completedPer10Sec: number[] }): string {
+  const rate = run.warmupCommandsPerSec === undefined ? 'none' : `${f1(run.warmupCommandsPerSec)}/s`;
+  return `${rate}; per 10 s: ${run.completedPer10Sec.join(', ')}`;
+}
+
 function table(r: Results): string {
   const { floor, latency, throughput, throughputSharedProcesses: shared, idle, functions, sweep, useCases } = r;
   const spawnP50 = floor.spawnBashTrueSequentialMs.p50;
@@ -762,7 +791,7 @@ function table(r: Results): string {
       '',
       '',
     ],
-    [`throughput, ${throughput.instances} instances (${r.options.keyType} keys), ${f1(throughput.seconds)} s (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors)`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
+    [`throughput, ${throughput.instances} instances (${r.options.keyType} keys), ${f1(throughput.seconds)} s after ${throughput.warmupSec} s of warm-up (commands/s)`, `${f1(throughput.commandsPerSec)} (${throughput.errors} errors; warm-up ${warmupText(throughput)})`, `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`, f2(throughput.commandsPerSec / floor.spawnBashTrueParallelPerSec), `≥ ${TARGETS.commandsPerSec}: ${mark(throughput.commandsPerSec >= TARGETS.commandsPerSec && throughput.errors === 0)}`],
     cpuRow('throughput: CPU per command (ms), by part', throughput),
     [
       'the same use cases in one process (create, reserved for the active agent session, and FINISH on the embedded store; no HTTP), CPU per command (ms)',
@@ -826,7 +855,7 @@ async function runAll(o: Options) {
   try {
     log(`latency: ${o.sequential} sequential commands running true`);
     const latency = await measureLatency(platform, o);
-    log(`throughput: ${o.throughputSec} s across ${o.instances} instances`);
+    log(`throughput: ${o.throughputSec} s across ${o.instances} instances, after ${o.throughputWarmupSec} s of warm-up at the same load`);
     const throughput = await measureThroughput(platform, o);
     let throughputSharedProcesses: Awaited<ReturnType<typeof measureThroughput>> | undefined;
     if (o.throughputAgentsPerProcess > 1) {

@@ -38,6 +38,11 @@ const runsOnThisBackend = process.env.RUNCOMMAND_TEST_BACKEND !== 'oci';
     expect(r.throughput).toMatchObject({ errors: 0 });
     expect(r.throughput?.completed as number).toBeGreaterThan(0);
     expect(r.throughput).toMatchObject({ followerGapMs: 20 });
+    // The window opens after the smoke run's 1 s warm-up: its commands are counted in the timeline, not the window.
+    expect(r.throughput).toMatchObject({ warmupSec: 1 });
+    positive(r.throughput?.warmupCommandsPerSec);
+    const timeline = r.throughput?.completedPer10Sec as number[];
+    expect(timeline.reduce((a, b) => a + b, 0)).toBeGreaterThan(r.throughput?.completed as number);
     positive(r.throughput?.followerPolls);
     const cpu = r.throughput?.cpuMsPerCommand as Record<string, number>;
     for (const part of ['agents', 'gateway', 'functions', 'loadGenerator']) positive(cpu[part]);
