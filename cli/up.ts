@@ -46,20 +46,8 @@ export async function up(argv: readonly string[]): Promise<number> {
     throw e;
   }
 
-  process.stdout.write(
-    [
-      `runcommand platform ready at ${platform.info.endpoint}`,
-      `  data dir:        ${dataDir}`,
-      `  OCI config:      ${platform.info.ociConfigFile} [${platform.info.ociProfile}]`,
-      `  function logs:   ${platform.info.functionsLogFile}`,
-      `  compartment:     ${platform.info.compartmentId}`,
-      `  local instance:  ${platform.info.localInstanceId}${agent ? ' (agent running)' : ''}`,
-      `Try: npx runcommand run -- uname -a`,
-      '',
-    ].join('\n'),
-  );
-
-  await new Promise<void>((resolve) => {
+  // Listening before the ready line: whoever sees it may signal at once, and must get a clean stop, not a kill.
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -75,5 +63,19 @@ export async function up(argv: readonly string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  process.stdout.write(
+    [
+      `runcommand platform ready at ${platform.info.endpoint}`,
+      `  data dir:        ${dataDir}`,
+      `  OCI config:      ${platform.info.ociConfigFile} [${platform.info.ociProfile}]`,
+      `  function logs:   ${platform.info.functionsLogFile}`,
+      `  compartment:     ${platform.info.compartmentId}`,
+      `  local instance:  ${platform.info.localInstanceId}${agent ? ' (agent running)' : ''}`,
+      `Try: npx runcommand run -- uname -a`,
+      '',
+    ].join('\n'),
+  );
+
+  await stopped;
   return 0;
 }

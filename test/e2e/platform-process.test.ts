@@ -18,10 +18,11 @@ afterEach(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function startUp() {
+/** `readyPollMs`: how soon after the ready line appears the test sees it (and may signal, as a supervisor would). */
+async function startUp(readyPollMs = 50) {
   const proc = runCli(CLI_BUNDLE, ['up', '--port', '0', '--data-dir', dataDir]);
   const info = await waitForPlatformJson(dataDir);
-  await waitFor('the ready line', () => proc.output().includes('platform ready at'), 30_000);
+  await waitFor('the ready line', () => proc.output().includes('platform ready at'), 30_000, readyPollMs);
   return { proc, info };
 }
 
@@ -60,6 +61,14 @@ describe('runcommand up', () => {
     proc.child.kill(signal);
     expect(await proc.exited).toBe(0);
     await waitFor('every child to exit', () => children.every((c) => !isAlive(c)), 10_000);
+  }, 60_000);
+
+  it('stops cleanly on a SIGTERM sent the moment the ready line appears', async () => {
+    // Polled every millisecond, and signalled at once, as a supervisor may: `up` must be listening by then.
+    const { proc } = await startUp(1);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    expect(proc.output()).toContain('SIGTERM: stopping');
   }, 60_000);
 
   it('keeps a command created right before a SIGKILL, and its function processes do not outlive it', async () => {
