@@ -803,7 +803,7 @@ function table(r: Results): string {
     ...(shared
       ? [[
           `throughput, ${shared.instances} instances, ${shared.agentsPerProcess} agents per process (commands/s)`,
-          `${f1(shared.commandsPerSec)} (${shared.errors} errors)`,
+          `${f1(shared.commandsPerSec)} (${shared.errors} errors; warm-up ${warmupText(shared)})`,
           `parallel spawn ${f1(floor.spawnBashTrueParallelPerSec)}/s`,
           f2(shared.commandsPerSec / floor.spawnBashTrueParallelPerSec),
           '',
