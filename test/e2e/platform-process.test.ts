@@ -18,11 +18,10 @@ afterEach(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** `readyPollMs`: how soon after the ready line appears the test sees it (and may signal, as a supervisor would). */
-async function startUp(readyPollMs = 50) {
+async function startUp() {
   const proc = runCli(CLI_BUNDLE, ['up', '--port', '0', '--data-dir', dataDir]);
   const info = await waitForPlatformJson(dataDir);
-  await waitFor('the ready line', () => proc.output().includes('platform ready at'), 30_000, readyPollMs);
+  await waitFor('the ready line', () => proc.output().includes('platform ready at'), 30_000);
   return { proc, info };
 }
 
@@ -64,9 +63,15 @@ describe('runcommand up', () => {
   }, 60_000);
 
   it('stops cleanly on a SIGTERM sent the moment the ready line appears', async () => {
-    // Polled every millisecond, and signalled at once, as a supervisor may: `up` must be listening by then.
-    const { proc } = await startUp(1);
-    proc.child.kill('SIGTERM');
+    // Signalled from the output's own 'data' event, within a fraction of a millisecond of the line, as a supervisor
+    // may: `up` must be listening by then (it used to install its handlers just after printing the line).
+    const proc = runCli(CLI_BUNDLE, ['up', '--port', '0', '--data-dir', dataDir]);
+    let seen = '';
+    proc.child.stdout?.on('data', (chunk: Buffer) => {
+      if (seen.includes('platform ready at')) return;
+      seen += chunk.toString('utf8');
+      if (seen.includes('platform ready at')) proc.child.kill('SIGTERM');
+    });
     expect(await proc.exited).toBe(0);
     expect(proc.output()).toContain('SIGTERM: stopping');
   }, 60_000);
