@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import type { SimpleAuthenticationDetailsProvider } from 'oci-common';
 import { signRequest } from '../shared/api/signature';
 import { systemClock, type Clock } from '../shared/ports/clock';
@@ -109,11 +110,41 @@ export async function startAgentFromConfigFile(configFile: string, deps: AgentMa
   };
 }
 
+/** Signals that came while the agent was starting (`holdSignalsWhileStarting`). */
+export interface HeldSignals {
+  readonly received: readonly NodeJS.Signals[];
+  /** Stops listening; call it once `stopOnSignals` listens, so no signal meets the default action in between. */
+  release(): void;
+}
+
+/**
+ * Listens for SIGTERM/SIGINT while the agent starts, so that a supervisor's signal is not met by the default action
+ * (death mid-start, or right after the agent logged that it started): the first is kept for `stopOnSignals` to act on
+ * once the agent runs; a second one exits at once, as a start-up that hangs must still be stoppable.
+ */
+export function holdSignalsWhileStarting(): HeldSignals {
+  const received: NodeJS.Signals[] = [];
+  const onSignal = (signal: NodeJS.Signals): void => {
+    received.push(signal);
+    if (received.length > 1) process.exit(128 + (os.constants.signals[signal] ?? 0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    received,
+    release: () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    },
+  };
+}
+
 /**
  * Stops the agent on SIGTERM/SIGINT: the first signal waits for running scripts, a second one kills them. Resolves
- * once the agent has stopped (the handlers are removed then).
+ * once the agent has stopped (the handlers are removed then). `held`'s signals, which came while the agent started,
+ * count as received now.
  */
-export function stopOnSignals(agent: RunningAgent, log: Logger): Promise<void> {
+export function stopOnSignals(agent: RunningAgent, log: Logger, held?: HeldSignals): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const handler = (signal: NodeJS.Signals): void => {
@@ -132,5 +163,9 @@ export function stopOnSignals(agent: RunningAgent, log: Logger): Promise<void> {
     };
     process.on('SIGTERM', handler);
     process.on('SIGINT', handler);
+    if (held !== undefined) {
+      held.release();
+      for (const signal of held.received) handler(signal);
+    }
   });
 }

@@ -301,6 +301,22 @@ describe('run once across restarts', () => {
   }, 60_000);
 });
 
+describe('signals', () => {
+  it('stops cleanly on a SIGTERM sent the moment it logs that it started', async () => {
+    const { configFile } = await addInstance('signal-at-start');
+    const proc = startAgentProcess(configFile);
+    let seen = '';
+    // Signalled from the log's own 'data' event, within a fraction of a millisecond of the line, as a supervisor may.
+    proc.child.stderr?.on('data', (chunk: Buffer) => {
+      if (seen.includes('"msg":"agent started"')) return;
+      seen += chunk.toString('utf8');
+      if (seen.includes('"msg":"agent started"')) proc.child.kill('SIGTERM');
+    });
+    expect(await proc.exited).toBe(0);
+    expect(proc.output()).toContain('stopping on signal');
+  }, 30_000);
+});
+
 describe('one agent per state dir', () => {
   it('a second agent on the same config exits at once with an error naming the state dir, and the first runs on', async () => {
     const { instanceId, configFile } = await addInstance('twice');

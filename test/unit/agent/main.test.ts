@@ -4,7 +4,9 @@ import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describePollError } from '../../../agent/agent';
-import { instanceAuthProvider, instanceStream, readInstanceCredentials, startAgentFromConfigFile } from '../../../agent/main';
+import { holdSignalsWhileStarting, instanceAuthProvider, instanceStream, readInstanceCredentials, startAgentFromConfigFile, stopOnSignals } from '../../../agent/main';
+import type { RunningAgent, StopOptions } from '../../../agent/agent';
+import { nullLogger } from '../../../agent/log';
 import { AgentConfigError, loadAgentConfig } from '../../../agent/config';
 import { FakePlatform, INSTANCE_ID } from './support/fake-platform';
 import { TestStream } from './support/memory-stream';
@@ -99,5 +101,58 @@ describe('instanceStream', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('signals while the agent starts', () => {
+  // process.emit calls the listeners as a delivered signal would, without signalling the test process.
+  const listeners = () => process.listenerCount('SIGTERM') + process.listenerCount('SIGINT');
+  const fakeAgent = (stops: Array<StopOptions | undefined>): RunningAgent => ({
+    agentSessionId: 's',
+    counts: () => ({ queued: 0, held: 0, canceling: 0, starting: 0, running: 0, finishing: 0, inFlight: 0, workers: 0 }),
+    outboxSize: () => 0,
+    stop: async (options?: StopOptions) => {
+      stops.push(options);
+    },
+  });
+
+  it('keeps a SIGTERM that came during start-up, and stops the agent with it once the agent runs', async () => {
+    const before = listeners();
+    const held = holdSignalsWhileStarting();
+    process.emit('SIGTERM', 'SIGTERM');
+    expect(held.received).toEqual(['SIGTERM']);
+    const stops: Array<StopOptions | undefined> = [];
+    await stopOnSignals(fakeAgent(stops), nullLogger, held);
+    // One stop, the first signal's: waiting for running scripts, not killing them.
+    expect(stops).toEqual([undefined]);
+    expect(listeners()).toBe(before);
+  });
+
+  it('exits at once on a second signal during start-up, with 128 + the signal number', () => {
+    const exit = jest.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    const held = holdSignalsWhileStarting();
+    try {
+      process.emit('SIGINT', 'SIGINT');
+      expect(exit).not.toHaveBeenCalled();
+      process.emit('SIGTERM', 'SIGTERM');
+      expect(exit).toHaveBeenCalledWith(143);
+    } finally {
+      held.release();
+      exit.mockRestore();
+    }
+  });
+
+  it('without a signal during start-up, listens from then on as before', async () => {
+    const before = listeners();
+    const held = holdSignalsWhileStarting();
+    const stops: Array<StopOptions | undefined> = [];
+    const stopped = stopOnSignals(fakeAgent(stops), nullLogger, held);
+    expect(stops).toEqual([]);
+    // The start-up listeners are gone; the agent's own are in place.
+    expect(listeners()).toBe(before + 2);
+    process.emit('SIGINT', 'SIGINT');
+    await stopped;
+    expect(stops).toEqual([undefined]);
+    expect(listeners()).toBe(before);
   });
 });
