@@ -3,13 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { jsonLogger } from '../shared/app/log';
 import { startPlatform, DEFAULT_PORT } from '../platform/platform';
-import { startAgentFromConfigFile } from '../agent/main';
+import { holdSignalsWhileStarting, startAgentFromConfigFile } from '../agent/main';
 import { optionInt, optionString, parseArgs } from './args';
 
 export const UP_HELP = `Usage: runcommand up [--port P] [--data-dir DIR] [--no-agent]
 
 Runs the embedded platform (the instanceagent 20180530 API, Object Storage and Streaming endpoints) on 127.0.0.1 and
-an agent for this host, in the foreground. Ctrl-C (SIGINT) or SIGTERM stops everything.
+an agent for this host, in the foreground. Ctrl-C (SIGINT) or SIGTERM stops everything (one that comes while it
+starts, once it is up; a second one during start-up exits at once).
 
 Options:
   --port P        listen port (env RUNCOMMAND_PORT, default ${DEFAULT_PORT}; 0 picks a free one)
@@ -32,23 +33,31 @@ export async function up(argv: readonly string[]): Promise<number> {
   const port = optionInt(args, 'port', { min: 0, max: 65535 }) ?? Number(process.env.RUNCOMMAND_PORT ?? DEFAULT_PORT);
   const dataDir = path.resolve(optionString(args, 'data-dir') ?? defaultDataDir());
   const log = jsonLogger('platform');
-  const platform = await startPlatform({
-    dataDir,
-    port,
-    functionsDir: path.join(__dirname, '..', 'functions'),
-    log,
-  });
-  let agent;
+  // A signal while the platform starts stops it once it is up (a second one exits at once).
+  const held = holdSignalsWhileStarting();
+  let platform: Awaited<ReturnType<typeof startPlatform>>;
+  let agent: Awaited<ReturnType<typeof startAgentFromConfigFile>> | undefined;
   try {
-    agent = args.options.has('no-agent') ? undefined : await startAgentFromConfigFile(platform.info.localAgentConfigFile);
+    platform = await startPlatform({
+      dataDir,
+      port,
+      functionsDir: path.join(__dirname, '..', 'functions'),
+      log,
+    });
+    try {
+      agent = args.options.has('no-agent') ? undefined : await startAgentFromConfigFile(platform.info.localAgentConfigFile);
+    } catch (e) {
+      await platform.stop();
+      throw e;
+    }
   } catch (e) {
-    await platform.stop();
+    held.release();
     throw e;
   }
 
   // Listening before the ready line: whoever sees it may signal at once, and must get a clean stop, not a kill.
+  let stopping = false;
   const stopped = new Promise<void>((resolve) => {
-    let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
@@ -62,19 +71,23 @@ export async function up(argv: readonly string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    held.release();
+    for (const signal of held.received) stop(signal);
   });
-  process.stdout.write(
-    [
-      `runcommand platform ready at ${platform.info.endpoint}`,
-      `  data dir:        ${dataDir}`,
-      `  OCI config:      ${platform.info.ociConfigFile} [${platform.info.ociProfile}]`,
-      `  function logs:   ${platform.info.functionsLogFile}`,
-      `  compartment:     ${platform.info.compartmentId}`,
-      `  local instance:  ${platform.info.localInstanceId}${agent ? ' (agent running)' : ''}`,
-      `Try: npx runcommand run -- uname -a`,
-      '',
-    ].join('\n'),
-  );
+  if (!stopping) {
+    process.stdout.write(
+      [
+        `runcommand platform ready at ${platform.info.endpoint}`,
+        `  data dir:        ${dataDir}`,
+        `  OCI config:      ${platform.info.ociConfigFile} [${platform.info.ociProfile}]`,
+        `  function logs:   ${platform.info.functionsLogFile}`,
+        `  compartment:     ${platform.info.compartmentId}`,
+        `  local instance:  ${platform.info.localInstanceId}${agent ? ' (agent running)' : ''}`,
+        `Try: npx runcommand run -- uname -a`,
+        '',
+      ].join('\n'),
+    );
+  }
 
   await stopped;
   return 0;

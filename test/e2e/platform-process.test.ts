@@ -76,6 +76,17 @@ describe('runcommand up', () => {
     expect(proc.output()).toContain('SIGTERM: stopping');
   }, 60_000);
 
+  it('stops cleanly on a SIGTERM that comes while it starts, once it is up, and leaves no child process', async () => {
+    const proc = runCli(CLI_BUNDLE, ['up', '--port', '0', '--data-dir', dataDir]);
+    // platform.json is written once the platform serves, before the host's agent starts and the ready line.
+    await waitFor('platform.json', () => existsSync(path.join(dataDir, 'platform.json')), 30_000, 1);
+    const children = descendantsOf(proc.child.pid as number);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    expect(proc.output()).toContain('SIGTERM: stopping');
+    await waitFor('every child to exit', () => children.every((c) => !isAlive(c)), 10_000);
+  }, 60_000);
+
   it('keeps a command created right before a SIGKILL, and its function processes do not outlive it', async () => {
     const first = await startUp();
     const created = await createIn(first.info);
