@@ -16,7 +16,7 @@ import { readInstanceCredentials, instanceAuthProvider } from '../../agent/main'
 import { loadAgentConfig } from '../../agent/config';
 import { StreamNotFoundError } from '../../shared/ports/stream';
 import { AGENT_BIN, REPO_ROOT, agentCommandClient, rawRequest, startTestPlatform, type TestPlatform } from '../support/platform';
-import { isAlive, runProcess, waitFor, type CliProcess } from '../support/processes';
+import { isAlive, runProcess, signalOnOutput, waitFor, type CliProcess } from '../support/processes';
 
 let tp: TestPlatform;
 let client: ComputeInstanceAgentClient;
@@ -305,13 +305,7 @@ describe('signals', () => {
   it('stops cleanly on a SIGTERM sent the moment it logs that it started', async () => {
     const { configFile } = await addInstance('signal-at-start');
     const proc = startAgentProcess(configFile);
-    let seen = '';
-    // Signalled from the log's own 'data' event, within a fraction of a millisecond of the line, as a supervisor may.
-    proc.child.stderr?.on('data', (chunk: Buffer) => {
-      if (seen.includes('"msg":"agent started"')) return;
-      seen += chunk.toString('utf8');
-      if (seen.includes('"msg":"agent started"')) proc.child.kill('SIGTERM');
-    });
+    signalOnOutput(proc, 'stderr', '"msg":"agent started"', 'SIGTERM');
     expect(await proc.exited).toBe(0);
     expect(proc.output()).toContain('stopping on signal');
   }, 30_000);

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI_BUNDLE, agentCommandClient } from '../support/platform';
-import { descendantsOf, isAlive, runCli, waitFor, waitForPlatformJson } from '../support/processes';
+import { descendantsOf, isAlive, runCli, signalOnOutput, waitFor, waitForPlatformJson } from '../support/processes';
 
 let dataDir: string;
 
@@ -63,15 +63,9 @@ describe('runcommand up', () => {
   }, 60_000);
 
   it('stops cleanly on a SIGTERM sent the moment the ready line appears', async () => {
-    // Signalled from the output's own 'data' event, within a fraction of a millisecond of the line, as a supervisor
-    // may: `up` must be listening by then (it used to install its handlers just after printing the line).
+    // `up` must be listening by then (it used to install its handlers just after printing the line).
     const proc = runCli(CLI_BUNDLE, ['up', '--port', '0', '--data-dir', dataDir]);
-    let seen = '';
-    proc.child.stdout?.on('data', (chunk: Buffer) => {
-      if (seen.includes('platform ready at')) return;
-      seen += chunk.toString('utf8');
-      if (seen.includes('platform ready at')) proc.child.kill('SIGTERM');
-    });
+    signalOnOutput(proc, 'stdout', 'platform ready at', 'SIGTERM');
     expect(await proc.exited).toBe(0);
     expect(proc.output()).toContain('SIGTERM: stopping');
   }, 60_000);

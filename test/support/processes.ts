@@ -76,6 +76,19 @@ export function runProcess(file: string, args: string[], env: NodeJS.ProcessEnv 
   return { child, output: () => out, exited };
 }
 
+/**
+ * Sends `signal` from the stream's own 'data' event as soon as `marker` has appeared in it: within a fraction of a
+ * millisecond of the line, as a supervisor watching the output may.
+ */
+export function signalOnOutput(proc: CliProcess, stream: 'stdout' | 'stderr', marker: string, signal: NodeJS.Signals): void {
+  let seen = '';
+  proc.child[stream]?.on('data', (chunk: Buffer) => {
+    if (seen.includes(marker)) return;
+    seen += chunk.toString('utf8');
+    if (seen.includes(marker)) proc.child.kill(signal);
+  });
+}
+
 export function waitForPlatformJson(dataDir: string, timeoutMs = 30_000): Promise<Record<string, string>> {
   const file = path.join(dataDir, 'platform.json');
   return waitFor(
