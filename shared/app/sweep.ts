@@ -16,7 +16,7 @@
  */
 import { ServiceError } from '../domain/errors';
 import type { ExecutionEvent } from '../domain/execution-machine';
-import { agentDeadline } from '../domain/execution-machine';
+import { agentDeadline, isQueued } from '../domain/execution-machine';
 import type { CommandRecord, ExecutionRecord } from '../domain/model';
 import { isTerminal } from '../domain/model';
 import { decodePageToken, encodePageToken } from '../domain/pagination';
@@ -164,8 +164,7 @@ async function sweepOpenEntry(ctx: PhaseContext, key: string): Promise<Outcome> 
   if (isTerminal(e.lifecycleState) || e.deliveryState === 'EXPIRED') return dropEntry(deps, key, 'staleOpenEntries');
 
   const at = new Date(input.nowMs).toISOString();
-  const queued = e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
-  if (queued && input.nowMs - Date.parse(e.timeCreated) > input.policy.deliveryWindowMs) {
+  if (isQueued(e) && input.nowMs - Date.parse(e.timeCreated) > input.policy.deliveryWindowMs) {
     return transitionOrDrop(deps, key, found, { type: 'EXPIRE', at }, 'expired');
   }
   const deadlineMs = agentDeadline(e, input.policy);

@@ -79,7 +79,7 @@ const isAgentEvent = (ev: ExecutionEvent): ev is Extract<ExecutionEvent, { agent
   'agentSessionId' in ev;
 
 /** Not yet taken by an agent: VISIBLE, or PENDING (an agent received it but has not acked it). */
-const isQueued = (e: ExecutionRecord): boolean => e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
+export const isQueued = (e: ExecutionRecord): boolean => e.deliveryState === 'VISIBLE' || e.deliveryState === 'PENDING';
 
 /** How long after a reserved command's creation (by its own clock) an agent may still start it without an ACK. */
 export const RESERVED_START_WINDOW_MS = 60_000;
@@ -102,7 +102,7 @@ export function transition(e: ExecutionRecord, ev: ExecutionEvent): TransitionRe
   const queued = isQueued(e);
   const acked = e.deliveryState === 'ACKED';
   const session = reservedSession(e);
-  const reserved = isReserved(e, ev.at);
+  const reserved = session !== undefined && withinHold(e, ev.at);
 
   if (session !== undefined && isAgentEvent(ev)) {
     const own = ev.agentSessionId === session;
@@ -224,9 +224,14 @@ function reservedSession(e: ExecutionRecord): string | undefined {
   return isQueued(e) && !isTerminal(e.lifecycleState) ? e.reservedFor : undefined;
 }
 
+/** Whether `at` falls within the reservation's hold, counted from the execution's creation. */
+function withinHold(e: ExecutionRecord, at: string): boolean {
+  return Date.parse(at) - Date.parse(e.timeCreated) < RESERVATION_HOLD_MS;
+}
+
 /** At `at`: a queued execution reserved for an agent session that has not claimed or released it, within the hold. */
 export function isReserved(e: ExecutionRecord, at: string): boolean {
-  return reservedSession(e) !== undefined && Date.parse(at) - Date.parse(e.timeCreated) < RESERVATION_HOLD_MS;
+  return reservedSession(e) !== undefined && withinHold(e, at);
 }
 
 /** Whether `agentSessionId` holds the ack of this live execution, and so may (still) run its script. */
