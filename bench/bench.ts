@@ -624,9 +624,11 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
   const t0 = Date.now();
   const windowStartMs = t0 + o.throughputWarmupSec * 1000;
   const until = windowStartMs + o.throughputSec * 1000;
-  let window: { budgetBefore: CpuSnapshot; completedBefore: number } | undefined;
+  // The window's own start, not the planned one: the timer may fire late on a busy machine, and the rate, the CPU and
+  // the completions must all count from the same moment.
+  let window: { startMs: number; budgetBefore: CpuSnapshot; completedBefore: number } | undefined;
   const openWindow = () => {
-    window = { budgetBefore: cpuSnapshot(p, agentPids), completedBefore: completed };
+    window = { startMs: Date.now(), budgetBefore: cpuSnapshot(p, agentPids), completedBefore: completed };
   };
   const windowTimer = o.throughputWarmupSec > 0 ? setTimeout(openWindow, windowStartMs - Date.now()) : undefined;
   if (windowTimer === undefined) openWindow();
@@ -656,15 +658,15 @@ async function measureThroughput(p: Platform, o: Options, agentsPerProcess = 1) 
         }
       }),
     );
-    const measured = window ?? { budgetBefore: cpuSnapshot(p, agentPids), completedBefore: completed };
-    const seconds = (Date.now() - Math.max(t0, windowStartMs)) / 1000;
+    const measured = window ?? { startMs: Date.now(), budgetBefore: cpuSnapshot(p, agentPids), completedBefore: completed };
+    const seconds = (Date.now() - measured.startMs) / 1000;
     const budgetAfter = cpuSnapshot(p, agentPids);
     const inWindow = completed - measured.completedBefore;
     const cpuMsPerCommand = cpuPerCommand(measured.budgetBefore, budgetAfter, inWindow);
     return {
       seconds,
       warmupSec: o.throughputWarmupSec,
-      warmupCommandsPerSec: o.throughputWarmupSec > 0 ? measured.completedBefore / o.throughputWarmupSec : undefined,
+      warmupCommandsPerSec: o.throughputWarmupSec > 0 ? measured.completedBefore / ((measured.startMs - t0) / 1000) : undefined,
       completedPer10Sec: Array.from(completedPer10Sec, (c) => c ?? 0),
       instances: o.instances,
       agentsPerProcess,
