@@ -122,10 +122,12 @@ async function finishCreate(deps: ServiceDeps, c: CommandRecord, streamId: strin
     timeUpdated: c.timeCreated,
     ...(reservedFor !== undefined ? { reservedFor } : {}),
   };
-  const createdExecution = await createDoc(deps.state, executionKey(c.id, c.target.instanceId), execution);
-  await Promise.all(
-    [...indexKeys(c), openExecutionKey(c, c.target.instanceId)].map((key) => deps.state.put(key, '')),
-  );
+  // The execution and its index entries are written together: on the embedded store they share one commit. An index
+  // entry whose execution is missing (its write failed) is skipped by the lists and removed by the sweeps.
+  const [createdExecution] = await Promise.all([
+    createDoc(deps.state, executionKey(c.id, c.target.instanceId), execution),
+    Promise.all([...indexKeys(c), openExecutionKey(c, c.target.instanceId)].map((key) => deps.state.put(key, ''))),
+  ]);
   // A retried create re-publishes only while the execution is still waiting for its agent; agents drop duplicates.
   const current = createdExecution ?? (await readDoc<ExecutionRecord>(deps.state, executionKey(c.id, c.target.instanceId)));
   if (current && current.doc.deliveryState === 'VISIBLE' && current.doc.lifecycleState === 'ACCEPTED') {

@@ -39,6 +39,14 @@ export async function applyExecutionEvent(
   if (!result.ok) throw new ServiceError(result.code, result.message);
 
   const execution = updated.current.doc;
+  // The open-executions index only feeds the sweeps; a leftover entry is cleaned by the next sweep. The delete goes out
+  // with the effects below, so on the embedded store it shares their commit.
+  const openEntryDropped =
+    updated.changed && (isTerminal(execution.lifecycleState) || execution.deliveryState === 'EXPIRED')
+      ? deps.state
+          .delete(openExecutionKey({ id: commandId, timeCreated: execution.timeCreated, sequenceNumber: execution.sequenceNumber }, instanceId))
+          .catch((err: unknown) => deps.log.warn('could not delete open-execution index', { commandId, error: String(err) }))
+      : undefined;
   for (const effect of result.effects) {
     switch (effect.type) {
       case 'publishExecutionChanged':
@@ -59,11 +67,6 @@ export async function applyExecutionEvent(
         break;
     }
   }
-  if (updated.changed && (isTerminal(execution.lifecycleState) || execution.deliveryState === 'EXPIRED')) {
-    // The open-executions index only feeds the sweeps; a leftover entry is cleaned by the next sweep.
-    await deps.state
-      .delete(openExecutionKey({ id: commandId, timeCreated: execution.timeCreated, sequenceNumber: execution.sequenceNumber }, instanceId))
-      .catch((err: unknown) => deps.log.warn('could not delete open-execution index', { commandId, error: String(err) }));
-  }
+  await openEntryDropped;
   return { execution: updated.current, changed: updated.changed };
 }

@@ -21,6 +21,7 @@ import {
   type StoredObject,
 } from '../../ports/object-store';
 import { isBusyError, type Database } from './database';
+import { GroupCommit } from './group-commit';
 import { clampListLimit, keyRange } from './object-keys';
 
 /** By default, bodies above this many bytes go to a file under `blobDir` (when there is one). */
@@ -67,13 +68,6 @@ interface ListedRow {
 
 type Content = { kind: 'inline'; body: Buffer } | { kind: 'blob'; name: string };
 
-type WriteResult = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-interface QueuedWrite {
-  write: () => unknown;
-  settle: (result: WriteResult) => void;
-}
-
 interface NewObject {
   content: Content;
   size: number;
@@ -86,7 +80,7 @@ export class EmbeddedObjectStorage {
   private readonly blobDir: string | undefined;
   private readonly inlineBodyMaxBytes: number;
   private readonly statements;
-  private readonly queued: QueuedWrite[] = [];
+  private readonly group: GroupCommit;
 
   constructor(
     private readonly db: Database,
@@ -96,6 +90,7 @@ export class EmbeddedObjectStorage {
     this.newEtag = options.newEtag ?? randomUUID;
     this.blobDir = options.blobDir;
     this.inlineBodyMaxBytes = options.inlineBodyMaxBytes ?? INLINE_BODY_MAX_BYTES;
+    this.group = GroupCommit.of(db);
     if (this.blobDir) mkdirSync(this.blobDir, { recursive: true });
     const where = 'WHERE namespace = ? AND bucket = ? AND key = ?';
     const columns = 'etag, size, body, blob_name, metadata, content_type, md5_base64, time_modified_ms';
@@ -205,21 +200,14 @@ export class EmbeddedObjectStorage {
   async delete(namespaceName: string, bucketName: string, key: string, options: { ifMatch?: string } = {}) {
     const keyBytes = Buffer.from(key, 'utf8');
     const ifMatch = options.ifMatch ?? null;
-    const removed = translateBusy(() =>
-      this.db
-        .transaction((): { deleted: boolean; blobName: string | null } => {
-          const blobName = this.statements.selectBlobName.get(namespaceName, bucketName, keyBytes) as
-            | string
-            | null
-            | undefined;
-          if (blobName === undefined) return { deleted: false, blobName: null };
-          // The etag condition guards against deleting a version the caller has not seen.
-          const { changes } = this.statements.delete.run(namespaceName, bucketName, keyBytes, ifMatch, ifMatch);
-          if (changes === 0) throw new PreconditionFailedError(key, 'ifMatch');
-          return { deleted: true, blobName };
-        })
-        .immediate(),
-    );
+    const removed = await this.inBatch((): { deleted: boolean; blobName: string | null } => {
+      const blobName = this.statements.selectBlobName.get(namespaceName, bucketName, keyBytes) as string | null | undefined;
+      if (blobName === undefined) return { deleted: false, blobName: null };
+      // The etag condition guards against deleting a version the caller has not seen.
+      const { changes } = this.statements.delete.run(namespaceName, bucketName, keyBytes, ifMatch, ifMatch);
+      if (changes === 0) throw new PreconditionFailedError(key, 'ifMatch');
+      return { deleted: true, blobName };
+    });
     if (removed.blobName) await this.unlinkBlob(removed.blobName);
     return removed.deleted;
   }
@@ -288,39 +276,13 @@ export class EmbeddedObjectStorage {
     if (options.ifMatch !== undefined && etag !== options.ifMatch) throw new PreconditionFailedError(key, 'ifMatch');
   }
 
-  /**
-   * Runs `write` in the next group commit: the writes queued in one tick (a caller's `Promise.all` of puts, say) share
-   * one transaction, so one commit to the WAL instead of one each. Each runs in its own savepoint: a write that throws
-   * (a failed precondition) undoes only itself and rejects only its own caller.
-   */
-  private inBatch<T>(write: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queued.push({ write, settle: (r) => (r.ok ? resolve(r.value as T) : reject(r.error)) });
-      if (this.queued.length === 1) queueMicrotask(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    const batch = this.queued.splice(0);
-    let results: WriteResult[];
+  /** Runs `write` in the database's next group commit (shared with the streams on it: see `GroupCommit`). */
+  private async inBatch<T>(write: () => T): Promise<T> {
     try {
-      results = translateBusy(() =>
-        this.db
-          .transaction(() =>
-            batch.map((item): WriteResult => {
-              try {
-                return { ok: true, value: this.db.transaction(item.write)() };
-              } catch (error) {
-                return { ok: false, error };
-              }
-            }),
-          )
-          .immediate(),
-      );
-    } catch (error) {
-      results = batch.map(() => ({ ok: false, error }));
+      return await this.group.run(write);
+    } catch (e) {
+      throw unavailableIfBusy(e);
     }
-    batch.forEach((item, i) => item.settle(results[i] as WriteResult));
   }
 
   /** Commits a new version of the object; on failure the new blob, if any, is removed. */
@@ -483,9 +445,13 @@ function translateBusy<T>(run: () => T): T {
   try {
     return run();
   } catch (e) {
-    if (isBusyError(e)) throw new ObjectStoreUnavailableError('The object database is busy', { cause: e });
-    throw e;
+    throw unavailableIfBusy(e);
   }
+}
+
+/** SQLite giving up on another connection's lock, as the port's error; any other error as it is. */
+function unavailableIfBusy(e: unknown): unknown {
+  return isBusyError(e) ? new ObjectStoreUnavailableError('The object database is busy', { cause: e }) : e;
 }
 
 function isNotFound(e: unknown): boolean {

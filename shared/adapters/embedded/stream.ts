@@ -19,6 +19,7 @@ import {
   type StreamMessage,
 } from '../../ports/stream';
 import { isBusyError, type Database } from './database';
+import { GroupCommit } from './group-commit';
 import { StreamWaiters } from './long-poll';
 import {
   StreamLimits,
@@ -246,19 +247,21 @@ export class EmbeddedStreams implements Stream {
     const timestamp = new Date(nowMs).toISOString();
     const stored: Array<PublishedEntry | undefined> = messages.map(() => undefined);
     if (batch.accepted.length > 0) {
-      this.sql(() =>
-        this.db
-          .transaction(() => {
-            const stream = this.activeStreamRow(streamId);
-            for (const { index, message } of batch.accepted) {
-              const partition = partitionForKey(message.key, stream.partitions);
-              const offset = this.statements.takeOffset.get(streamId, partition) as number;
-              this.statements.insertMessage.run(streamId, partition, offset, message.key, message.value, nowMs);
-              stored[index] = { partition: String(partition), offset, timestamp };
-            }
-          })
-          .immediate(),
-      );
+      // In the database's group commit: an event published with other writes (an execution's index delete, say)
+      // shares their commit.
+      try {
+        await GroupCommit.of(this.db).run(() => {
+          const stream = this.activeStreamRow(streamId);
+          for (const { index, message } of batch.accepted) {
+            const partition = partitionForKey(message.key, stream.partitions);
+            const offset = this.statements.takeOffset.get(streamId, partition) as number;
+            this.statements.insertMessage.run(streamId, partition, offset, message.key, message.value, nowMs);
+            stored[index] = { partition: String(partition), offset, timestamp };
+          }
+        });
+      } catch (e) {
+        throw unavailableIfBusy(e);
+      }
       for (const sibling of instancesByDatabase.get(this.db) ?? []) sibling.waiters.wake(streamId);
     } else {
       this.requireActiveStream(streamId);
@@ -480,10 +483,14 @@ export class EmbeddedStreams implements Stream {
     try {
       return run();
     } catch (e) {
-      if (isBusyError(e)) throw new StreamUnavailableError('The stream database is busy', { cause: e });
-      throw e;
+      throw unavailableIfBusy(e);
     }
   }
+}
+
+/** SQLite giving up on another connection's lock, as the port's error; any other error as it is. */
+function unavailableIfBusy(e: unknown): unknown {
+  return isBusyError(e) ? new StreamUnavailableError('The stream database is busy', { cause: e }) : e;
 }
 
 function toStreamInfo(row: StreamRow): StreamInfo {
