@@ -95,6 +95,7 @@ export class EmbeddedStreams implements Stream {
   private readonly pollIntervalMs: number;
   private readonly statements;
   private readonly waiters: StreamWaiters;
+  private readonly group: GroupCommit;
   private pollTimer: NodeJS.Timeout | undefined;
   private lastDataVersion = 0;
   private lastSeenSeq = 0;
@@ -107,6 +108,7 @@ export class EmbeddedStreams implements Stream {
     this.clock = options.clock;
     this.cursorTtlMs = options.cursorTtlMs ?? StreamLimits.defaultCursorTtlMs;
     this.pollIntervalMs = Math.max(1, options.pollIntervalMs ?? 5);
+    this.group = GroupCommit.of(db);
     this.waiters = new StreamWaiters({
       onFirstWaiter: () => this.startWatching(),
       onNoWaiters: () => this.stopWatching(),
@@ -250,7 +252,7 @@ export class EmbeddedStreams implements Stream {
       // In the database's group commit: an event published with other writes (an execution's index delete, say)
       // shares their commit.
       try {
-        await GroupCommit.of(this.db).run(() => {
+        await this.group.run(() => {
           const stream = this.activeStreamRow(streamId);
           for (const { index, message } of batch.accepted) {
             const partition = partitionForKey(message.key, stream.partitions);
