@@ -140,6 +140,20 @@ export function holdSignalsWhileStarting(): HeldSignals {
 }
 
 /**
+ * Runs `start` under `holdSignalsWhileStarting`. If `start` fails, the hold is released before the error goes on, so
+ * the process meets signals with their default action again; otherwise the caller hands `held` to its stop handler.
+ */
+export async function startHoldingSignals<T>(start: () => Promise<T>): Promise<{ started: T; held: HeldSignals }> {
+  const held = holdSignalsWhileStarting();
+  try {
+    return { started: await start(), held };
+  } catch (err) {
+    held.release();
+    throw err;
+  }
+}
+
+/**
  * Stops the agent on SIGTERM/SIGINT: the first signal waits for running scripts, a second one kills them. Resolves
  * once the agent has stopped (the handlers are removed then). `held`'s signals, which came while the agent started,
  * count as received now.

@@ -3,7 +3,7 @@
  * or SIGTERM. Bundled on its own (dist/cli/runcommand-agent.js) so a host's agent loads only the agent, not the
  * platform, the CLI or the OCI SDK.
  */
-import { holdSignalsWhileStarting, startAgentFromConfigFile, stopOnSignals } from '../agent/main';
+import { startAgentFromConfigFile, startHoldingSignals, stopOnSignals } from '../agent/main';
 import { AGENT_HELP } from './agent-help';
 import { UsageError, optionString, parseArgs } from './args';
 
@@ -15,14 +15,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['config'] });
   const configFile = optionString(args, 'config');
   if (!configFile) throw new UsageError('--config is required');
-  const held = holdSignalsWhileStarting();
-  let running;
-  try {
-    running = await startAgentFromConfigFile(configFile, { stderrLogs: true });
-  } catch (err) {
-    held.release();
-    throw err;
-  }
+  const { started: running, held } = await startHoldingSignals(() => startAgentFromConfigFile(configFile, { stderrLogs: true }));
   await stopOnSignals(running, running.log, held);
   return 0;
 }

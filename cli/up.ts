@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { jsonLogger } from '../shared/app/log';
 import { startPlatform, DEFAULT_PORT } from '../platform/platform';
-import { holdSignalsWhileStarting, startAgentFromConfigFile } from '../agent/main';
+import { startAgentFromConfigFile, startHoldingSignals } from '../agent/main';
 import { optionInt, optionString, parseArgs } from './args';
 
 export const UP_HELP = `Usage: runcommand up [--port P] [--data-dir DIR] [--no-agent]
@@ -34,26 +34,17 @@ export async function up(argv: readonly string[]): Promise<number> {
   const dataDir = path.resolve(optionString(args, 'data-dir') ?? defaultDataDir());
   const log = jsonLogger('platform');
   // A signal while the platform starts stops it once it is up (a second one exits at once).
-  const held = holdSignalsWhileStarting();
-  let platform: Awaited<ReturnType<typeof startPlatform>>;
-  let agent: Awaited<ReturnType<typeof startAgentFromConfigFile>> | undefined;
-  try {
-    platform = await startPlatform({
-      dataDir,
-      port,
-      functionsDir: path.join(__dirname, '..', 'functions'),
-      log,
-    });
+  const { started, held } = await startHoldingSignals(async () => {
+    const platform = await startPlatform({ dataDir, port, functionsDir: path.join(__dirname, '..', 'functions'), log });
     try {
-      agent = args.options.has('no-agent') ? undefined : await startAgentFromConfigFile(platform.info.localAgentConfigFile);
+      const agent = args.options.has('no-agent') ? undefined : await startAgentFromConfigFile(platform.info.localAgentConfigFile);
+      return { platform, agent };
     } catch (e) {
       await platform.stop();
       throw e;
     }
-  } catch (e) {
-    held.release();
-    throw e;
-  }
+  });
+  const { platform, agent } = started;
 
   // Listening before the ready line: whoever sees it may signal at once, and must get a clean stop, not a kill.
   let stopping = false;

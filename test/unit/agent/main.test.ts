@@ -4,7 +4,15 @@ import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describePollError } from '../../../agent/agent';
-import { holdSignalsWhileStarting, instanceAuthProvider, instanceStream, readInstanceCredentials, startAgentFromConfigFile, stopOnSignals } from '../../../agent/main';
+import {
+  holdSignalsWhileStarting,
+  instanceAuthProvider,
+  instanceStream,
+  readInstanceCredentials,
+  startAgentFromConfigFile,
+  startHoldingSignals,
+  stopOnSignals,
+} from '../../../agent/main';
 import type { RunningAgent, StopOptions } from '../../../agent/agent';
 import { nullLogger } from '../../../agent/log';
 import { AgentConfigError, loadAgentConfig } from '../../../agent/config';
@@ -140,6 +148,28 @@ describe('signals while the agent starts', () => {
       held.release();
       exit.mockRestore();
     }
+  });
+
+  it('holds signals while a start-up runs, and lets go of them when it fails', async () => {
+    const before = listeners();
+    let during = 0;
+    await expect(
+      startHoldingSignals(async () => {
+        during = listeners();
+        throw new Error('cannot start');
+      }),
+    ).rejects.toThrow('cannot start');
+    expect(during).toBe(before + 2);
+    expect(listeners()).toBe(before);
+  });
+
+  it('hands a start-up that succeeds its value and the hold, still listening', async () => {
+    const before = listeners();
+    const { started, held } = await startHoldingSignals(async () => 'up');
+    expect(started).toBe('up');
+    expect(listeners()).toBe(before + 2);
+    held.release();
+    expect(listeners()).toBe(before);
   });
 
   it('without a signal during start-up, listens from then on as before', async () => {
